@@ -19,7 +19,7 @@ constexpr size_t kMaxProcesses = 8192;            // live + kept exit codes
 constexpr size_t kMaxConnections = 4096;
 
 constexpr size_t kDefaultBuffer = 1u << 20;       // unsent output kept per stream
-constexpr size_t kDefaultReplay = 1u << 20;       // sent output kept per stream
+constexpr size_t kDefaultReplay = 2u << 20;       // sent output kept per stream
 constexpr int kDefaultStopTimeoutMs = 10000;
 
 // Error codes carried in {ok: false, error: CODE}.

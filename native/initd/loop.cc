@@ -184,7 +184,9 @@ void Loop::accept_all() {
       close(fd);
       continue;
     }
-    int sndbuf = 1 << 20;
+    // Bytes in flight past `delivered` must fit the replay window for a
+    // crashed consumer to resume exactly, so the socket buffer stays small.
+    int sndbuf = 256 << 10;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     auto conn = std::make_unique<Conn>();
     conn->fd = fd;
@@ -617,11 +619,13 @@ void Loop::op_spawn(Conn* c, const SpawnRequest& req) {
   by_pid_[pid] = p;
   procs_[id] = std::move(proc);
 
-  std::string b = ok_reply(2);
+  std::string b = ok_reply(3);
   enc::str(b, "id");
   enc::str(b, id);
   enc::str(b, "pid");
   enc::uint(b, static_cast<uint64_t>(pid));
+  enc::str(b, "tty");
+  enc::boolean(b, p->tty);
   c->state = Conn::kAttached;
   c->proc = p;
   p->attached.push_back(c);

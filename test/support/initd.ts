@@ -1,0 +1,74 @@
+// Runs a real init-d as PID 1 of a fresh PID namespace: either on the host's
+// filesystem, or chrooted into a busybox rootfs with its own users.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InitdClient } from '../../src/initd/client.js';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const initdBinary = path.join(root, 'build/Release/init-d');
+
+export interface RunningInitd {
+  client: InitdClient;
+  socketPath: string;
+  /** The chroot's directory, when chrooted. */
+  rootfs?: string;
+  /** The unshare process; init-d is its child, PID 1 inside. */
+  child: ChildProcess;
+  stderr: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startInitd(opts: { chroot?: boolean; args?: string[] } = {}): Promise<RunningInitd> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'initd-test-'));
+  let socketPath: string;
+  let argv: string[];
+  let rootfs: string | undefined;
+  if (opts.chroot) {
+    rootfs = path.join(dir, 'rootfs');
+    execFileSync('bash', [path.join(root, 'scripts/make-rootfs.sh'), rootfs], { stdio: 'ignore' });
+    copyFileSync(initdBinary, path.join(rootfs, 'sbin/init-d'));
+    socketPath = path.join(rootfs, 'run/garden/initd.sock');
+    argv = ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', `--root=${rootfs}`, '--mount-proc',
+      '/sbin/init-d', '--socket', '/run/garden/initd.sock', ...(opts.args ?? [])];
+  } else {
+    socketPath = path.join(dir, 'run/initd.sock');
+    argv = ['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', initdBinary, '--socket', socketPath, ...(opts.args ?? [])];
+  }
+  const child = spawn('unshare', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  for (let i = 0; !existsSync(socketPath); i++) {
+    if (i > 200 || child.exitCode !== null) throw new Error(`init-d did not start: ${stderr}`);
+    await sleep(10);
+  }
+  const client = new InitdClient(socketPath);
+  await client.ping();
+  return {
+    client, socketPath, rootfs, child,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL'); // --kill-child takes init-d, and with it the namespace, down too
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function ensureDir(p: string): string {
+  mkdirSync(p, { recursive: true });
+  return p;
+}
