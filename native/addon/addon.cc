@@ -71,7 +71,12 @@ std::string ErrnoName(int err) {
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall,
                        const std::string* path) {
   std::string code = ErrnoName(err);
-  std::string message = code + ": " + strerror(err) + ", " + syscall;
+  // Worded like Node's own: "ENOENT: no such file or directory, open '/x'".
+  std::string text = strerror(err);
+  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z' &&
+      !(text.size() > 1 && text[1] >= 'A' && text[1] <= 'Z'))
+    text[0] = static_cast<char>(text[0] - 'A' + 'a');
+  std::string message = code + ": " + text + ", " + syscall;
   if (path != nullptr) message += " '" + *path + "'";
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("errno", Napi::Number::New(env, -err));

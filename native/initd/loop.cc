@@ -208,7 +208,8 @@ void Loop::set_events(Conn* c, uint32_t events) {
 void Loop::update_conn_events(Conn* c) {
   uint32_t ev = EPOLLRDHUP;
   bool stdin_full = c->proc && c->proc->stdin_buf.size() >= kMaxFrame;
-  if (!c->read_eof && !stdin_full && c->reader.buffered() <= kMaxFrame + 4) ev |= EPOLLIN;
+  if (c->state == Conn::kDraining || (!c->read_eof && !stdin_full && c->reader.buffered() <= kMaxFrame + 4))
+    ev |= EPOLLIN;
   if (c->pending || !c->ctl.empty()) ev |= EPOLLOUT;
   set_events(c, ev);
 }
@@ -253,6 +254,11 @@ void Loop::read_conn(Conn* c) {
   }
   if (msg.msg_flags & MSG_CTRUNC) {
     drop(c);
+    return;
+  }
+  if (c->state == Conn::kDraining) {
+    while (!c->fds.empty()) close(c->fds.front()), c->fds.pop_front();
+    if (n == 0) drop(c);
     return;
   }
   if (n == 0) {
@@ -408,8 +414,18 @@ void Loop::flush(Conn* c) {
       continue;
     }
     if (c->close_after_flush) {
-      drop(c);
-      return;
+      if (c->read_eof || shutdown(c->fd, SHUT_WR) < 0) {
+        drop(c);
+        return;
+      }
+      c->close_after_flush = false;
+      c->state = Conn::kDraining;
+      if (Process* p = c->proc) {
+        p->attached.erase(std::remove(p->attached.begin(), p->attached.end(), c), p->attached.end());
+        c->proc = nullptr;
+        after_progress(p);
+      }
+      break;
     }
     Process* p = c->proc;
     if (c->state != Conn::kAttached || !p) break;

@@ -69,7 +69,9 @@ struct Process {
 
 struct Conn {
   int fd = -1;
-  enum State { kRequest, kAttached, kWaiting, kStopping } state = kRequest;
+  // kDraining: everything is said and our side shut down; we read until the
+  // peer closes, so a close with its unread bytes cannot reset our last frame.
+  enum State { kRequest, kAttached, kWaiting, kStopping, kDraining } state = kRequest;
   FrameReader reader;
   std::deque<int> fds;   // fds received with frames, consumed by direct spawns
   std::string ctl;       // small frames waiting to be written

@@ -47,7 +47,16 @@ export async function startInitd(opts: { chroot?: boolean; args?: string[] } = {
     await sleep(10);
   }
   const client = new InitdClient(socketPath);
-  await client.ping();
+  // The socket file appears at bind(), a moment before listen(): retry briefly.
+  for (let i = 0; ; i++) {
+    try {
+      await client.ping();
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await sleep(10);
+    }
+  }
   return {
     client, socketPath, rootfs, child,
     stderr: () => stderr,
