@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InitdClient } from '../../src/initd/client.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const initdBinary = path.join(root, 'build/Release/init-d');
+// NODE_GARDEN_INITD runs the suite against another build (e.g. one with sanitizers).
+export const initdBinary = process.env.NODE_GARDEN_INITD ?? path.join(root, 'build/Release/init-d');
 
 export interface RunningInitd {
   client: InitdClient;
@@ -32,6 +33,7 @@ export async function startInitd(opts: { chroot?: boolean; args?: string[] } = {
     rootfs = path.join(dir, 'rootfs');
     execFileSync('bash', [path.join(root, 'scripts/make-rootfs.sh'), rootfs], { stdio: 'ignore' });
     copyFileSync(initdBinary, path.join(rootfs, 'sbin/init-d'));
+    copySharedLibraries(initdBinary, rootfs);
     socketPath = path.join(rootfs, 'run/garden/initd.sock');
     argv = ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', `--root=${rootfs}`, '--mount-proc',
       '/sbin/init-d', '--socket', '/run/garden/initd.sock', ...(opts.args ?? [])];
@@ -63,8 +65,16 @@ export async function startInitd(opts: { chroot?: boolean; args?: string[] } = {
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL'); // --kill-child takes init-d, and with it the namespace, down too
+        // SIGTERM to init-d itself: a clean exit (and a leak check under sanitizers).
+        try {
+          const pid1 = Number(execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim());
+          if (pid1 > 0) process.kill(pid1, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000); // --kill-child takes init-d down too
         await exited;
+        clearTimeout(timer);
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -80,4 +90,19 @@ export async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
 export function ensureDir(p: string): string {
   mkdirSync(p, { recursive: true });
   return p;
+}
+
+// A sanitizer build is dynamic: give the chroot the libraries it needs.
+function copySharedLibraries(binary: string, rootfs: string): void {
+  let ldd: string;
+  try {
+    ldd = execFileSync('ldd', [binary], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch {
+    return; // static
+  }
+  for (const lib of ldd.matchAll(/(\/\S+\.so[^\s]*)/g)) {
+    const dest = path.join(rootfs, lib[1]);
+    mkdirSync(path.dirname(dest), { recursive: true });
+    copyFileSync(lib[1], dest);
+  }
 }
