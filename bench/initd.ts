@@ -1,6 +1,9 @@
 // init-d rows: spawn latency and stdout throughput against Node's own child_process.
 
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import net from 'node:net';
+import { closeFd, socketpair } from '../src/initd/native.js';
 import type { Readable } from 'node:stream';
 import { startInitd } from './initd-env.js';
 import { gibps, interleaved, ms, row, type Row } from './stats.js';
@@ -58,6 +61,23 @@ export async function initdRows(only: (name: string) => boolean): Promise<Row[]>
       await relayed();
       const [a, b] = await interleaved(7, relayed, hostStdout);
       rows.push(row('initd.stdout.relayed', 'GiB/s', a, "node reading a host child's stdout", b));
+    }
+    if (only('initd.stdout.direct')) {
+      const direct = async () => {
+        const t = process.hrtime.bigint();
+        const [mine, theirs] = socketpair();
+        const devnull = openSync('/dev/null', 'r+');
+        const p = await env.client.spawnDirect({ path: 'head', args: ['-c', String(STREAM_BYTES), '/dev/zero'] }, [devnull, theirs, devnull]);
+        closeFd(theirs);
+        closeSync(devnull);
+        const n = await drain(new net.Socket({ fd: mine, readable: true, writable: false }));
+        await p.wait();
+        if (n !== STREAM_BYTES) throw new Error(`short read ${n}`);
+        return gibps(n, t);
+      };
+      await direct();
+      const [a, b] = await interleaved(7, direct, hostStdout);
+      rows.push(row('initd.stdout.direct', 'GiB/s', a, "node reading a host child's stdout", b));
     }
   } finally {
     await env.stop();

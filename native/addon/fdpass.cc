@@ -124,7 +124,9 @@ int RecvOnce(State* st, int fd, size_t max_bytes, size_t max_fds, size_t* n,
         }
       }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    // The control buffer is rounded up for alignment and may hold one fd more
+    // than asked: treat that like truncation too.
+    if ((msg.msg_flags & MSG_CTRUNC) || fds->size() > max_fds) {
       for (int got : *fds) CloseQuietly(got);
       fds->clear();
       return EMSGSIZE;

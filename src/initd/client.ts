@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { fromReply, unreachable } from './errors.js';
+import { DirectProcess, spawnDirect } from './direct.js';
 import { InitdProcess } from './process.js';
 import { FrameDecoder, encodeFrame } from './protocol.js';
 
@@ -52,6 +53,16 @@ export class InitdClient {
   /** Starts a process whose stdio init-d relays (and keeps, for later attaches). */
   async spawn(spec: SpawnSpec): Promise<InitdProcess> {
     return this.openAttachment(spawnRequest(spec, 'relayed'), spec.id, () => ({ stdout: 0, stderr: 0 }));
+  }
+
+  /**
+   * Starts a process on the caller's own fds: stdio is [stdin, stdout,
+   * stderr], used by the process as they are (zero copies). With `tty`, no
+   * fds are passed and the result carries the pty master instead.
+   */
+  async spawnDirect(spec: SpawnSpec, stdio?: readonly [number, number, number]): Promise<DirectProcess> {
+    if (!spec.tty && !stdio) throw new TypeError('spawnDirect needs stdio fds unless it runs on a tty');
+    return spawnDirect(this.socketPath, spawnRequest(spec, 'direct'), spec.tty ? undefined : stdio, this);
   }
 
   /**

@@ -337,3 +337,35 @@ test('SIGTERM to init-d stops its processes and exits promptly', async (t) => {
   t.true(Date.now() - started < 2000);
   await env.stop();
 });
+
+test('direct io: the process writes straight into the caller\'s fds', async (t) => {
+  const { socketpair, closeFd } = await import('../../src/initd/native.js');
+  const { openSync, closeSync } = await import('node:fs');
+  const [mine, theirs] = socketpair();
+  const devnull = openSync('/dev/null', 'r');
+  const p = await host.client.spawnDirect({ path: 'sh', args: ['-c', 'echo direct; echo err >&2; exit 9'] }, [devnull, theirs, theirs]);
+  closeFd(theirs); // the process has its own copy now: EOF comes when it exits
+  closeSync(devnull);
+  const out = await collect(new net.Socket({ fd: mine, readable: true, writable: false }));
+  t.is(await p.wait(), 9);
+  t.is(out.toString(), 'direct\nerr\n');
+});
+
+test('direct io with a tty hands back the pty master', async (t) => {
+  const tty = await import('node:tty');
+  const p = await host.client.spawnDirect({ path: 'sh', args: ['-c', 'stty size; read x; stty size'], tty: { cols: 77, rows: 11 } });
+  t.is(typeof p.master, 'number');
+  const stream = new tty.ReadStream(p.master!);
+  let out = '';
+  stream.on('data', (d) => (out += d.toString()));
+  stream.on('error', () => {}); // EIO once the terminal side closes
+  for (let i = 0; i < 200 && !out.includes('11 77'); i++) await sleep(10);
+  await p.resize(88, 22);
+  const { writeSync } = await import('node:fs');
+  writeSync(p.master!, 'go\n');
+  t.is(await p.wait(), 0);
+  for (let i = 0; i < 200 && !out.includes('22 88'); i++) await sleep(10);
+  stream.destroy();
+  t.regex(out, /11 77\r\n/);
+  t.regex(out, /22 88\r\n/);
+});

@@ -1,0 +1,145 @@
+import test from 'ava';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tty from 'node:tty';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeFd, openpty, setWinsize } from '../../src/initd/native.js';
+import { initdBinary, root } from '../support/initd.js';
+
+const dosh = path.join(root, 'bin/dosh.js');
+let depot: string;
+let initd: ChildProcess;
+
+test.before(async () => {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root }); // bin/ runs the built CLI
+  depot = mkdtempSync(path.join(tmpdir(), 'dosh-depot-'));
+  const dir = path.join(depot, 'containers', 'box', 'run');
+  mkdirSync(dir, { recursive: true });
+  initd = spawn('unshare', ['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', initdBinary, '--socket', path.join(dir, 'initd.sock')], { stdio: 'ignore' });
+  for (let i = 0; i < 300; i++) {
+    if (run(['--depot', depot, '-c', 'box', 'true']).status === 0) return;
+    await sleep(10);
+  }
+  throw new Error('init-d did not come up');
+});
+
+test.after.always(() => {
+  initd?.kill('SIGKILL');
+  if (depot) rmSync(depot, { recursive: true, force: true });
+});
+
+function run(args: string[], opts: { cwd?: string; input?: string } = {}) {
+  try {
+    const stdout = execFileSync(process.execPath, [dosh, ...args], { cwd: opts.cwd, input: opts.input ?? '', stdio: 'pipe' });
+    return { status: 0, stdout: stdout.toString(), stderr: '' };
+  } catch (err) {
+    const e = err as { status: number; stdout: Buffer; stderr: Buffer };
+    return { status: e.status, stdout: e.stdout.toString(), stderr: e.stderr.toString() };
+  }
+}
+
+test('runs a command in the container and exits with its code', (t) => {
+  const r = run(['--depot', depot, '-c', 'box', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+  t.is(r.status, 7);
+  t.is(r.stdout, 'out\n');
+  t.is(r.stderr, 'err\n');
+});
+
+test('stdin is the caller\'s own, passed straight through', (t) => {
+  const r = run(['--depot', depot, '-c', 'box', '--', 'sh', '-c', 'tr a-z A-Z'], { input: 'piped in\n' });
+  t.is(r.status, 0);
+  t.is(r.stdout, 'PIPED IN\n');
+});
+
+test('a signal death is 128+N', (t) => {
+  t.is(run(['--depot', depot, '-c', 'box', '--', 'sh', '-c', 'kill -9 $$']).status, 137);
+});
+
+test('env, dir and the depot from GARDEN_DEPOT', (t) => {
+  const out = execFileSync(process.execPath, [dosh, '-c', 'box', '-e', 'GREETING=hej', '-d', '/tmp', '--', 'sh', '-c', 'echo $GREETING; pwd'], {
+    env: { ...process.env, GARDEN_DEPOT: depot },
+  }).toString();
+  t.is(out, 'hej\n/tmp\n');
+});
+
+test('picks the container from the current directory', (t) => {
+  const r = run(['sh', '-c', 'echo $$'], { cwd: path.join(depot, 'containers', 'box') });
+  t.is(r.status, 0);
+  t.regex(r.stdout, /^\d+\n$/);
+  t.not(r.stdout, `${process.pid}\n`);
+});
+
+test('outside any container dir: a clear error', (t) => {
+  const r = run(['true'], { cwd: tmpdir() });
+  t.is(r.status, 1);
+  t.regex(r.stderr, /^dosh: which container\? pass -c HANDLE/);
+  const unknown = run(['--depot', depot, '-c', 'nope', 'true']);
+  t.is(unknown.status, 1);
+  t.regex(unknown.stderr, /^dosh: no container 'nope'/);
+  const bad = run(['--frobnicate']);
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /^dosh: Unknown option '--frobnicate'/);
+});
+
+test('--help', (t) => {
+  const r = run(['--help']);
+  t.is(r.status, 0);
+  t.regex(r.stdout, /^usage: dosh /);
+});
+
+/** Runs dosh on a fresh pty, as a person at a terminal would. */
+async function onTerminal(args: string[], script: (write: (s: string) => unknown, screen: () => string, resize: (c: number, r: number) => void) => Promise<void>) {
+  const pty = openpty(100, 30);
+  const child = spawn(process.execPath, [dosh, ...args], { stdio: [pty.slave, pty.slave, pty.slave], detached: true });
+  closeFd(pty.slave);
+  const reader = new tty.ReadStream(pty.master);
+  let screen = '';
+  reader.on('data', (d) => (screen += d.toString()));
+  reader.on('error', () => {});
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await script(
+    (s) => writeSync(pty.master, s),
+    () => screen,
+    (c, r) => {
+      setWinsize(pty.master, c, r);
+      process.kill(child.pid!, 'SIGWINCH');
+    },
+  );
+  const code = await exited;
+  reader.destroy();
+  return { code, screen };
+}
+
+async function until(what: () => boolean) {
+  for (let i = 0; i < 500 && !what(); i++) await sleep(10);
+}
+
+test('a tty session: stty size follows a resize', async (t) => {
+  const { code, screen } = await onTerminal(['--depot', depot, '-c', 'box', '-t', '--', 'sh', '-c', 'stty size; read x; stty size; exit 4'], async (write, screenNow, resize) => {
+    await until(() => screenNow().includes('30 100'));
+    resize(120, 40);
+    await sleep(100);
+    write('\n');
+    await until(() => screenNow().includes('40 120'));
+  });
+  t.is(code, 4);
+  t.regex(screen, /30 100/);
+  t.regex(screen, /40 120/);
+});
+
+test('--pid enters the namespaces of a process that has no init-d', async (t) => {
+  const target = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--uts', 'sh', '-c', 'hostname inner-host; exec sleep 60'], { stdio: 'ignore' });
+  try {
+    await sleep(200);
+    const inner = Number(execFileSync('pgrep', ['-P', String(target.pid)]).toString().trim());
+    const r = run(['--pid', String(inner), '--', 'sh', '-c', 'hostname; echo $$; exit 3']);
+    t.is(r.status, 3);
+    const [host, pid] = r.stdout.trim().split('\n');
+    t.is(host, 'inner-host');
+    t.true(Number(pid) < 100, `a pid of the inner namespace: ${pid}`);
+  } finally {
+    target.kill('SIGKILL');
+  }
+});
