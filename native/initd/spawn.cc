@@ -17,15 +17,16 @@ namespace {
 
 enum Stage : int { kSetup = 1, kLimits, kIdentity, kChdir, kExec };
 
+// Written by a child that fails before exec. The child shares our memory
+// (vfork) and we stay suspended until it execs or exits, so no pipe is needed.
 struct ChildReport {
   int stage;
   int err;
 };
 
-[[noreturn]] void fail(int fd, Stage stage) {
-  ChildReport r{stage, errno};
-  ssize_t ignored = write(fd, &r, sizeof r);
-  (void)ignored;
+[[noreturn]] void fail(volatile ChildReport* report, Stage stage) {
+  report->err = errno;
+  report->stage = stage;
   _exit(127);
 }
 
@@ -66,9 +67,10 @@ void exec_search(const char* file, char* const argv[], const std::vector<const c
   errno = saved;
 }
 
-// Runs in the child between fork and exec: init-d is single-threaded, so
-// this is ordinary code, but it must not return.
-[[noreturn]] void child(const SpawnPlan& plan, char* const argv[], const std::vector<const char*>& envp, int report) {
+// Runs in the vforked child until exec: only system calls and reads of
+// memory prepared before vfork; never returns.
+[[noreturn]] void child(const SpawnPlan& plan, char* const argv[], const std::vector<const char*>& envp,
+                        volatile ChildReport* report) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
@@ -127,30 +129,16 @@ pid_t spawn_process(const SpawnPlan& plan, SpawnError& error) {
   for (const auto& e : plan.env) envp.push_back(e.c_str());
   envp.push_back(nullptr);
 
-  int report[2];
-  if (pipe2(report, O_CLOEXEC) < 0) {
-    error = {err::kSpawnFailed, std::string("pipe: ") + std::strerror(errno)};
-    return -1;
-  }
-  pid_t pid = fork();
+  volatile ChildReport report{0, 0};
+  // vfork: no page tables to copy, and the parent waits only until exec.
+  pid_t pid = vfork();
   if (pid < 0) {
-    int e = errno;
-    close(report[0]);
-    close(report[1]);
-    error = {err::kSpawnFailed, std::string("fork: ") + std::strerror(e)};
+    error = {err::kSpawnFailed, std::string("vfork: ") + std::strerror(errno)};
     return -1;
   }
-  if (pid == 0) {
-    close(report[0]);
-    child(plan, argv.data(), envp, report[1]);
-  }
-  close(report[1]);
-  ChildReport r{};
-  ssize_t n;
-  do n = read(report[0], &r, sizeof r);
-  while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n != static_cast<ssize_t>(sizeof r)) return pid;  // exec succeeded: the pipe closed on exec
+  if (pid == 0) child(plan, argv.data(), envp, &report);
+  if (report.stage == 0) return pid;
+  ChildReport r{report.stage, report.err};
 
   // The child failed before exec and has exited with 127; the reaper collects it.
   const char* what = std::strerror(r.err);
