@@ -208,7 +208,7 @@ void EnterRoot(const Spawn& s, int report_fd) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = sig == SIGPIPE ? SIG_IGN : SIG_DFL;
+    sa.sa_handler = SIG_DFL;
     sigaction(sig, &sa, nullptr);
   }
   // Out of node's session and process group: terminal signals meant for
