@@ -1,1 +1,3 @@
 export * from './api/index.js';
+export { GardenServer, type GardenServerOptions } from './server/index.js';
+export { GardenClient } from './client/index.js';

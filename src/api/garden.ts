@@ -23,6 +23,13 @@ export interface Garden {
 export interface Backend extends Garden {
   /** Releases resources; containers and processes keep running. */
   close(): Promise<void>;
+  /**
+   * The container's stored grace time in ms (0 = never reaped), as last set
+   * by create or setGraceTime; a server reads it whenever it (re)arms the
+   * container's countdown. Optional: without it a server only reaps
+   * containers whose grace time it has seen itself.
+   */
+  graceTime?(handle: string): Promise<number>;
 }
 
 export interface ProcessIO {

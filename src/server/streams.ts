@@ -1,0 +1,231 @@
+// The server's side of a process attachment's output (protocol §6.5): one
+// OutputSink per stream (stdout, stderr) handed to the backend as a Writable.
+// It buffers until the client's stream connection arrives, then writes
+// straight to that socket with backpressure (a slow reader slows the
+// process; nothing is dropped), and ends the socket once the attachment is
+// over and everything captured before that has been written.
+
+import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { hijackHead } from '../wire/http.js';
+
+export interface SinkOptions {
+  /** Bytes buffered while no reader is connected before backpressure starts. */
+  maxPending: number;
+  /**
+   * After this long without a reader the stream is taken as unwanted (the
+   * client did not ask for it) and stops holding the process back; output
+   * beyond maxPending is then discarded.
+   */
+  unclaimedMs: number;
+}
+
+type Callback = (err?: Error | null) => void;
+
+export class OutputSink extends Writable {
+  private socket: Socket | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private held: Callback | null = null;
+  private heldLen = 0;
+  /** Bytes still to pass after detach before the stream is complete. */
+  private remaining = -1;
+  private complete = false;
+  private discard = false;
+  private unclaimed = false;
+  private consumed = false;
+  private unclaimedTimer: NodeJS.Timeout;
+
+  constructor(private readonly opts: SinkOptions) {
+    super({ highWaterMark: 64 * 1024 });
+    // Errors from a misbehaving writer (write after end) must never crash us.
+    this.on('error', () => {});
+    this.unclaimedTimer = setTimeout(() => this.unclaim(), opts.unclaimedMs);
+    this.unclaimedTimer.unref();
+  }
+
+  /**
+   * Nobody is coming for this stream (Go clients open stdout, then stderr,
+   * before sending anything on the control connection): stop holding the
+   * process back.
+   */
+  unclaim(): void {
+    clearTimeout(this.unclaimedTimer);
+    if (this.socket || this.consumed || this.unclaimed) return;
+    this.unclaimed = true;
+    this.release();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
+    if (this.discard || this.complete) return cb();
+    if (this.remaining >= 0) {
+      this.remaining -= chunk.length;
+      this.deliver(chunk, null);
+      cb();
+      if (this.remaining <= 0) this.finish();
+      return;
+    }
+    this.deliver(chunk, cb);
+  }
+
+  private deliver(chunk: Buffer, cb: Callback | null): void {
+    if (this.socket) {
+      if (this.socket.write(chunk) || !cb) cb?.();
+      else this.hold(cb, chunk.length);
+      return;
+    }
+    if (this.unclaimed && this.pendingBytes >= this.opts.maxPending) { cb?.(); return; }
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (!cb) return;
+    if (this.pendingBytes < this.opts.maxPending || this.unclaimed) cb();
+    else this.hold(cb, chunk.length);
+  }
+
+  private hold(cb: Callback, len: number): void {
+    this.held = cb;
+    this.heldLen = len;
+  }
+
+  private release(): void {
+    const cb = this.held;
+    this.held = null;
+    this.heldLen = 0;
+    cb?.();
+  }
+
+  override _final(cb: Callback): void {
+    // The backend ended the stream itself: complete once flushed.
+    if (!this.complete) this.finish();
+    cb();
+  }
+
+  /** The attachment is over: deliver what was captured so far, then EOF. */
+  detach(): void {
+    if (this.complete || this.remaining >= 0) return;
+    const queued = this.writableLength - (this.held ? this.heldLen : 0);
+    if (queued <= 0) return this.finish();
+    this.remaining = queued;
+    // Nobody reading yet: let the captured rest flow into the buffer.
+    if (!this.socket) this.release();
+  }
+
+  private finish(): void {
+    this.complete = true;
+    clearTimeout(this.unclaimedTimer);
+    if (this.socket) {
+      this.socket.end();
+      this.socket = null;
+      this.consumed = true;
+      this.pending = [];
+    }
+    this.release();
+    this.discard = true;
+  }
+
+  /** A client's Stdout/Stderr connection for this stream (head not yet sent). */
+  connect(socket: Socket): void {
+    const head = Buffer.from(hijackHead(200, false), 'latin1');
+    if (this.socket || this.consumed) {
+      // Already being read, or gone: an empty stream (§6.5).
+      socket.end(head);
+      return;
+    }
+    clearTimeout(this.unclaimedTimer);
+    socket.on('error', () => {});
+    socket.resume(); // nothing more comes from the client; notice its close
+    const buffered = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.complete) {
+      this.consumed = true;
+      socket.end(Buffer.concat([head, ...buffered]));
+      return;
+    }
+    this.socket = socket;
+    const ok = socket.write(Buffer.concat([head, ...buffered]));
+    socket.on('drain', () => this.release());
+    socket.on('close', () => this.gone(socket));
+    if (ok) this.release();
+  }
+
+  private gone(socket: Socket): void {
+    if (this.socket !== socket) return;
+    // The reader vanished: never stall the process on its account.
+    this.socket = null;
+    this.consumed = true;
+    this.discard = true;
+    this.release();
+  }
+
+  /** Drops buffered output of a stream nobody came for. */
+  expire(): void {
+    clearTimeout(this.unclaimedTimer);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.consumed = true;
+    this.discard = true;
+    this.release();
+  }
+
+  /** Server shutdown: close at once. */
+  abort(): void {
+    this.socket?.destroy();
+    this.expire();
+  }
+}
+
+export interface StreamPair { stdout: OutputSink; stderr: OutputSink }
+
+/**
+ * Stream ids -> sinks. Ids are a decimal counter, as Go's server uses; an
+ * id stays servable for `retainMs` after its attachment ends.
+ */
+export class StreamRegistry {
+  private next = 1;
+  private streams = new Map<string, StreamPair>();
+  private timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly opts: SinkOptions & { retainMs: number }) {}
+
+  create(): { id: string; pair: StreamPair } {
+    const id = String(this.next++);
+    const pair = { stdout: new OutputSink(this.opts), stderr: new OutputSink(this.opts) };
+    this.streams.set(id, pair);
+    return { id, pair };
+  }
+
+  get(id: string): StreamPair | undefined {
+    return this.streams.get(id);
+  }
+
+  /** Ends both streams and forgets the id after the retention period. */
+  end(id: string): void {
+    const pair = this.streams.get(id);
+    if (!pair) return;
+    pair.stdout.detach();
+    pair.stderr.detach();
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.streams.delete(id);
+      pair.stdout.expire();
+      pair.stderr.expire();
+    }, this.opts.retainMs);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const pair of this.streams.values()) {
+      pair.stdout.abort();
+      pair.stderr.abort();
+    }
+    this.streams.clear();
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+}
