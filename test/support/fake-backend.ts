@@ -313,6 +313,8 @@ export class FakeBackend implements Backend {
   /** Makes destroy slow, to test concurrent destroys. */
   destroyDelayMs = 0;
   destroyed: string[] = [];
+  /** Called when a destroy has begun (before its delay), so tests can sequence on it. */
+  onDestroyStart?: (handle: string) => void;
   private nextHandle = 1;
 
   async ping(): Promise<void> {
@@ -334,6 +336,7 @@ export class FakeBackend implements Backend {
   async destroy(handle: string): Promise<void> {
     const c = this.containers_.get(handle);
     if (!c) throw new ContainerNotFoundError(handle);
+    this.onDestroyStart?.(handle);
     if (this.destroyDelayMs) await new Promise((r) => setTimeout(r, this.destroyDelayMs));
     c.kill();
     this.containers_.delete(handle);

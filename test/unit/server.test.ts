@@ -238,7 +238,9 @@ test('concurrent destroy: second gets "already being destroyed"', async (t) => {
   t.teardown(() => server.close());
   await backend.create({ handle: 'd' });
   backend.destroyDelayMs = 200;
-  const [a, b] = await Promise.all([exchange(target, req('DELETE', '/containers/d')), new Promise<string>((r) => setTimeout(() => r(exchange(target, req('DELETE', '/containers/d'))), 50))]);
+  // The second destroy starts only once the first is under way in the backend.
+  const started = new Promise<void>((r) => (backend.onDestroyStart = () => r()));
+  const [a, b] = await Promise.all([exchange(target, req('DELETE', '/containers/d')), started.then(() => exchange(target, req('DELETE', '/containers/d')))]);
   t.regex(a, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\n\{\}\n$/);
   t.regex(b, /^HTTP\/1\.1 500 [\s\S]*"Message":"container already being destroyed"/);
   t.regex(await exchange(target, req('DELETE', '/containers/d')), /^HTTP\/1\.1 404 [\s\S]*"Type":"ContainerNotFoundError"/);
@@ -247,21 +249,21 @@ test('concurrent destroy: second gets "already being destroyed"', async (t) => {
 test('grace time: expiry, paused while attached, 0 means never', async (t) => {
   const { backend, server, target } = await start({ defaultGraceTime: 0 });
   t.teardown(() => { backend.killAll(); return server.close(); });
-  t.regex(await exchange(target, req('POST', '/containers', '{"handle":"g1","grace_time":500000000}')), /"Handle":"g1"/);
+  t.regex(await exchange(target, req('POST', '/containers', '{"handle":"g1","grace_time":1000000000}')), /"Handle":"g1"/);
   t.regex(await exchange(target, req('POST', '/containers', '{"handle":"g3"}')), /"Handle":"g3"/);
   t.regex(await exchange(target, req('POST', '/containers', '{"handle":"neg","grace_time":-1}')), /^HTTP\/1\.1 500 /);
   t.regex(await exchange(target, req('PUT', '/containers/g3/grace_time', '0')), /\{\}\n$/);
-  t.regex(await exchange(target, req('POST', '/containers', '{"handle":"g2","grace_time":500000000}')), /"Handle":"g2"/);
+  t.regex(await exchange(target, req('POST', '/containers', '{"handle":"g2","grace_time":1000000000}')), /"Handle":"g2"/);
   const body = '{"id":"p","path":"sleep","args":["5"],"rlimits":{},"image":{}}';
   const ctl = new Reader(await dial(target));
   ctl.socket.write(`POST /containers/g2/processes HTTP/1.1\r\nHost: api\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   t.regex(await ctl.head(), /^HTTP\/1\.1 201 /);
-  await new Promise((r) => setTimeout(r, 900));
+  await new Promise((r) => setTimeout(r, 1500));
   t.deepEqual(backend.destroyed, ['g1']);
   ctl.socket.destroy(); // countdown restarts from the full grace time
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 400));
   t.deepEqual(backend.destroyed, ['g1']);
-  await new Promise((r) => setTimeout(r, 600));
+  await new Promise((r) => setTimeout(r, 1200));
   t.deepEqual(backend.destroyed, ['g1', 'g2']);
   t.true(backend.containers_.has('g3'));
 });
