@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { initdRows } from './initd.js';
+import { wireRows } from './wire.js';
 import { machine, markdown } from './report.js';
 import type { Row } from './stats.js';
 
@@ -22,7 +23,10 @@ if (values.help) {
 
 const prefixes = values.only ?? [];
 const only = (name: string) => prefixes.length === 0 || prefixes.some((p) => name.startsWith(p));
-const groups: Array<[string, (only: (name: string) => boolean) => Promise<Row[]>]> = [['initd.', initdRows]];
+const groups: Array<[string, (only: (name: string) => boolean) => Promise<Row[]>]> = [
+  ['initd.', initdRows],
+  ['wire.', wireRows],
+];
 
 const rows: Row[] = [];
 for (const [prefix, run] of groups) {

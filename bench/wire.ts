@@ -1,0 +1,70 @@
+// Wire rows: the Garden HTTP server and client against the same backend embedded.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { Garden } from '../src/api/garden.js';
+import { DockerBackend } from '../src/backends/docker/index.js';
+import { GardenClient } from '../src/client/index.js';
+import { GardenServer } from '../src/server/index.js';
+import { gibps, interleaved, ms, row, type Row } from './stats.js';
+
+const IMAGE = 'docker:///node-garden/busybox#test';
+const STREAM_BYTES = 512 << 20;
+
+function counter(): { sink: Writable; bytes: () => number } {
+  let n = 0;
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { n += chunk.length; cb(); } });
+  return { sink, bytes: () => n };
+}
+
+export async function wireRows(only: (name: string) => boolean): Promise<Row[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'wire-bench-'));
+  const backend = await DockerBackend.open({ depot: path.join(dir, 'depot'), defaultRootfs: IMAGE, network: 'none', reap: false, warn: () => {} });
+  const unix = new GardenServer(backend, { bindSocket: path.join(dir, 'garden.sock') });
+  const tcp = new GardenServer(backend, { bindIp: '127.0.0.1', bindPort: 0 });
+  await unix.listen();
+  await tcp.listen();
+  const tcpAddress = tcp.address() as { host: string; port: number };
+  const overUnix = new GardenClient(`unix://${path.join(dir, 'garden.sock')}`);
+  const overTcp = new GardenClient(`tcp://${tcpAddress.host}:${tcpAddress.port}`);
+  const handle = `wire-bench-${process.pid}`;
+  const rows: Row[] = [];
+  try {
+    await backend.create({ handle, image: { uri: IMAGE } });
+    const runTrue = (g: Garden) => async () => {
+      const t = process.hrtime.bigint();
+      const c = await g.lookup(handle);
+      const p = await c.run({ path: '/bin/true' }, {});
+      await p.wait();
+      return ms(t);
+    };
+    if (only('wire.spawn')) {
+      for (let i = 0; i < 10; i++) await runTrue(overUnix)(), await runTrue(backend)();
+      const [a, b] = await interleaved(150, runTrue(overUnix), runTrue(backend));
+      rows.push(row('wire.spawn', 'ms', a, 'the same run+wait embedded (DockerBackend)', b));
+    }
+    if (only('wire.stdout')) {
+      const stream = (g: Garden) => async () => {
+        const t = process.hrtime.bigint();
+        const c = await g.lookup(handle);
+        const out = counter();
+        const p = await c.run({ path: 'dd', args: ['if=/dev/zero', 'bs=1M', `count=${STREAM_BYTES >> 20}`] }, { stdout: out.sink });
+        await p.wait();
+        if (out.bytes() !== STREAM_BYTES) throw new Error(`short read ${out.bytes()}`);
+        return gibps(out.bytes(), t);
+      };
+      await stream(overTcp)();
+      const [a, b] = await interleaved(5, stream(overTcp), stream(backend));
+      rows.push(row('wire.stdout', 'GiB/s', a, 'the same stdout embedded (DockerBackend)', b));
+    }
+  } finally {
+    await backend.destroy(handle).catch(() => {});
+    await unix.close();
+    await tcp.close();
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
