@@ -2,8 +2,10 @@
 // benchmark row, each with its baseline measured in the same run.
 
 import { parseArgs } from 'node:util';
+import { dockerRows } from './docker.js';
 import { initdRows } from './initd.js';
 import { wireRows } from './wire.js';
+import { cliRows } from './cli.js';
 import { machine, markdown } from './report.js';
 import type { Row } from './stats.js';
 
@@ -26,6 +28,8 @@ const only = (name: string) => prefixes.length === 0 || prefixes.some((p) => nam
 const groups: Array<[string, (only: (name: string) => boolean) => Promise<Row[]>]> = [
   ['initd.', initdRows],
   ['wire.', wireRows],
+  ['docker.', dockerRows],
+  ['dosh.', cliRows],
 ];
 
 const rows: Row[] = [];

@@ -22,9 +22,10 @@ test.before(async () => {
   subject = { garden: new GardenClient(`unix://${path.join(dir, 'garden.sock')}`), image };
 });
 
-conformance(test, 'docker over the wire', () => subject);
+const suite = conformance(test, 'docker over the wire', () => subject);
 
 test.after.always(async () => {
+  if (backend) await suite.cleanup(backend);
   await server?.close();
   await backend?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });

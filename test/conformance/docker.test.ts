@@ -17,9 +17,10 @@ test.before(async () => {
   subject = { garden: backend, image };
 });
 
-conformance(test, 'docker', () => subject);
+const suite = conformance(test, 'docker', () => subject);
 
 test.after.always(async () => {
+  if (backend) await suite.cleanup(backend);
   await backend?.close();
   if (depot) rmSync(depot, { recursive: true, force: true });
 });

@@ -417,9 +417,12 @@ test('limits at create and live: memory, cpu shares, pids; disk only when enforc
   t.deepEqual(await c.currentCPULimits(), { weight: 256, limitInShares: 256 });
   t.is((await c.metrics()).pidStat.max, 80);
   // pids are enforced at fork time.
-  const forks = await exec(c, 'sh', ['-c', 'for i in $(seq 1 120); do sleep 5 & done 2>/dev/null; wait; echo done'], {});
-  t.is(forks.code, 0);
-  t.true((await c.metrics()).pidStat.current <= 80);
+  // pids are enforced at fork time: the run succeeds, its forks beyond the limit fail.
+  const forks = await c.run({ path: 'sh', args: ['-c', 'for i in $(seq 1 120); do sleep 3 & done; wait'] }, {});
+  await sleep(1000);
+  const during = (await c.metrics()).pidStat.current;
+  t.true(during > 40 && during <= 80, String(during));
+  await forks.wait();
   await backend.destroy('limits');
 });
 
@@ -440,7 +443,9 @@ test('metrics from cgroup v1 files; capacity', async (t) => {
   const cap = await backend.capacity();
   t.true(Number(cap.memoryInBytes) > 0 && Number(cap.diskInBytes) > 0 && Number(cap.schedulableDiskInBytes) > 0 && Number(cap.maxContainers) > 0);
   await backend.destroy('metrics');
-  const none = await openBackend(depot, { network: 'none', reap: false });
+  const d = makeDepot();
+  t.teardown(() => cleanupDepot(d));
+  const none = await openBackend(d, { network: 'none', reap: false });
   const n = await none.create({ handle: 'metrics-none' });
   t.is((await n.metrics()).networkStat, null);
   await none.destroy('metrics-none');
@@ -453,7 +458,19 @@ function listenInContainer(c: DockerContainer, port: number, reply: string) {
   return c.run({ path: 'sh', args: ['-c', `while true; do echo ${reply} | nc -l -p ${port}; done`] }, {});
 }
 
+/** One connection's worth of data; retries while the container's nc loop is between listeners. */
 async function fetchTcp(host: string, port: number, timeoutMs = 3000): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetchOnce(host, port, timeoutMs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || i >= 20) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+function fetchOnce(host: string, port: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port });
     let data = '';
@@ -485,7 +502,7 @@ test('netIn: DNAT from the host (127.0.0.1 and the host IP), allocated ports, ru
   t.false(nat.includes(name));
   t.false(filter.includes(name));
   t.false(filter.includes(outChain(name)));
-  await t.throwsAsync(fetchTcp('127.0.0.1', m.hostPort, 1000));
+  await t.throwsAsync(fetchOnce('127.0.0.1', m.hostPort, 1000));
 });
 
 test('netOut: nothing outside is reachable until a rule allows it', async (t) => {
@@ -521,8 +538,8 @@ test('bandwidth: tc on the host veth', async (t) => {
   const ifindex = /eth0@if(\d+)/.exec(link)![1];
   const veth = (await run$('ip', ['-o', 'link'])).stdout.split('\n').find((l) => l.startsWith(`${ifindex}: `))!.split(':')[1].trim().replace(/@.*/, '');
   const qdisc = (await run$('tc', ['qdisc', 'show', 'dev', veth])).stdout;
-  t.regex(qdisc, /tbf .*rate 8Mbit/);
-  t.regex(qdisc, /ingress/);
+  t.regex(qdisc, /tbf .*rate 8388Kbit/);
+  t.regex((await run$('nsenter', ['-t', String(pid), '-n', 'tc', 'qdisc', 'show', 'dev', 'eth0'])).stdout, /tbf .*rate 8388Kbit/);
   await backend.destroy('bw');
 });
 

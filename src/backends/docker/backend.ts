@@ -28,6 +28,9 @@ import { StateWriter, containerDir, containersDir, listStateNames, readState, wr
 import { engineFacts, type EngineFacts } from './userns.js';
 
 export const INITD_IN_CONTAINER = '/.garden/init-d';
+
+/** Depots open in this process (how many backends each): reconciliation only runs for a sole owner. */
+const openDepots = new Map<string, number>();
 export const RUN_IN_CONTAINER = '/.garden/run';
 
 export interface DockerBackendOptions {
@@ -57,17 +60,15 @@ interface Entry {
   container: DockerContainer;
 }
 
+/** The package's root (src/ or dist/src/ alike): the nearest directory up with a package.json. */
 function packageRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..').replace(/\/dist$/, '');
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
 }
 
 function defaultInitd(): string {
-  if (process.env.NODE_GARDEN_INITD) return process.env.NODE_GARDEN_INITD;
-  for (const root of [packageRoot(), path.resolve(packageRoot(), '..')]) {
-    const p = path.join(root, 'build/Release/init-d');
-    if (existsSync(p)) return p;
-  }
-  return path.join(packageRoot(), 'build/Release/init-d');
+  return process.env.NODE_GARDEN_INITD ?? path.join(packageRoot(), 'build/Release/init-d');
 }
 
 function externalIPv4(): string {
@@ -114,6 +115,8 @@ export class DockerBackend implements Backend, ContainerHost {
     const source = opts.initdPath ?? defaultInitd();
     const b = new DockerBackend(opts, '');
     await fs.mkdir(containersDir(b.depot), { recursive: true });
+    await lockDepot(b.depot);
+    openDepots.set(b.depot, (openDepots.get(b.depot) ?? 0) + 1);
     // Remapped container roots must traverse the depot to reach their run/ dir.
     await fs.chmod(b.depot, 0o711);
     await fs.chmod(containersDir(b.depot), 0o711);
@@ -156,6 +159,8 @@ export class DockerBackend implements Backend, ContainerHost {
       this.warned.add('userns');
       this.warn('docker engine has no user-namespace remapping: root in every container is root on the host (privileged: false is not enforced)');
     }
+    // Another backend of this process has the depot open: its creates in flight are not ours to roll back.
+    if ((openDepots.get(this.depot) ?? 0) > 1) return;
     const listed = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_DEPOT}=${this.depot}`] } });
     const names = new Set<string>();
     for (const c of listed) {
@@ -321,13 +326,14 @@ export class DockerBackend implements Backend, ContainerHost {
     const facts = this.facts!;
     if (spec.network) throw new InvalidSpecError(`custom container networks (${spec.network}) are not supported by the docker backend`);
     for (const r of spec.netOut ?? []) validateNetOut(r);
-    const binds: string[] = [];
+    // User bind mounts as Mounts entries (not "src:dst:mode" strings): any character in a path is safe.
+    const mounts: Array<{ Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }> = [];
     for (const m of spec.bindMounts ?? []) {
       if (m.origin === BindMountOrigin.Container) throw new InvalidSpecError('bind mounts from inside the container are not supported by the docker backend');
       if (!m.srcPath || !m.dstPath || !m.dstPath.startsWith('/')) throw new InvalidSpecError('bind mount needs a source and an absolute destination');
       if (!existsSync(m.srcPath)) throw new InvalidSpecError(`bind mount source does not exist: ${m.srcPath}`);
       if (m.dstPath === '/.garden' || m.dstPath.startsWith('/.garden/')) throw new InvalidSpecError(`bind mount destination is reserved: ${m.dstPath}`);
-      binds.push(`${m.srcPath}:${m.dstPath}:${m.mode === BindMountMode.RW ? 'rw' : 'ro'}`);
+      mounts.push({ Type: 'bind', Source: path.resolve(m.srcPath), Target: m.dstPath, ReadOnly: m.mode !== BindMountMode.RW });
     }
     const limits = hostConfigLimits(spec.limits, facts.swapAccounting);
     const image = await this.images.resolve(spec.image, spec.rootfsPath);
@@ -357,7 +363,8 @@ export class DockerBackend implements Backend, ContainerHost {
     let container: DockerContainer | undefined;
     try {
       const hostConfig: Record<string, unknown> = {
-        Binds: [`${this.initdPath}:${INITD_IN_CONTAINER}:ro`, `${runDir}:${RUN_IN_CONTAINER}:rw`, ...binds],
+        Binds: [`${this.initdPath}:${INITD_IN_CONTAINER}:ro`, `${runDir}:${RUN_IN_CONTAINER}:rw`],
+        ...(mounts.length ? { Mounts: mounts } : {}),
         NetworkMode: this.network,
         RestartPolicy: { Name: 'no' },
         ...limits,
@@ -473,15 +480,23 @@ export class DockerBackend implements Backend, ContainerHost {
         throw fromEngine(err);
       }
     }
-    await cleanupNetwork(container.state.ip ? await this.networkHost() : undefined, container.name);
+    // Rules exist only for containers that got an address (network none: nothing to undo).
+    if (container.state.ip) await cleanupNetwork(await this.networkHost(), container.name);
     await fs.rm(containerDir(this.depot, container.name), { recursive: true, force: true });
     this.index.delete(container.handle);
   }
 
   /** Stops reaping and lets go; containers and their processes keep running. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     this.reaper?.close();
+    const n = (openDepots.get(this.depot) ?? 1) - 1;
+    if (n > 0) openDepots.set(this.depot, n);
+    else {
+      openDepots.delete(this.depot);
+      await fs.rm(path.join(this.depot, 'backend.pid'), { force: true });
+    }
   }
 
   private warnOnce(key: string, message: string): void {
@@ -489,6 +504,28 @@ export class DockerBackend implements Backend, ContainerHost {
     this.warned.add(key);
     this.warn(message);
   }
+}
+
+/**
+ * One process per depot: a second live process would roll back the first
+ * one's creates in flight. A stale pid file (its process gone, e.g. after
+ * SIGKILL) is taken over.
+ */
+async function lockDepot(depot: string): Promise<void> {
+  const file = path.join(depot, 'backend.pid');
+  const other = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+  if (other > 0 && other !== process.pid) {
+    let alive = true;
+    try {
+      process.kill(other, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (alive) throw new GardenError(`depot ${depot} is in use by process ${other}`, 'depot_in_use');
+  }
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, `${process.pid}\n`);
+  await fs.rename(tmp, file);
 }
 
 /** Copies init-d into the depot (readable by remapped roots, immune to rebuilds of the original). */

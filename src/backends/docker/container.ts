@@ -249,7 +249,7 @@ export class DockerContainer implements Container {
   async applyBandwidth(b: BandwidthLimits): Promise<void> {
     const i = await this.inspect();
     if (!i.State.Running) throw new GardenError('container is not running', 'container_stopped');
-    await setBandwidth(await hostVeth(i.State.Pid), b);
+    await setBandwidth(await hostVeth(i.State.Pid), i.State.Pid, b);
     this.state.limits.bandwidth = { ...b };
   }
 

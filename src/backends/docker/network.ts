@@ -212,19 +212,24 @@ export async function hostVeth(pid: number): Promise<string> {
   return name;
 }
 
-/** Shapes traffic to the container (tbf on the host veth) and polices traffic from it. */
-export async function setBandwidth(veth: string, limits: BandwidthLimits): Promise<void> {
+/**
+ * Shapes traffic both ways with a token bucket: on the host veth (traffic to
+ * the container) and on the container's eth0 (traffic from it). No policer,
+ * no ifb: plain tbf works on kernels without act_police.
+ */
+export async function setBandwidth(veth: string, pid: number, limits: BandwidthLimits): Promise<void> {
   const rate = Number(limits.rateInBytesPerSecond ?? 0);
   const burst = Number(limits.burstRateInBytesPerSecond ?? 0);
+  const inNs = (args: string[]) => cmd('nsenter', ['-t', String(pid), '-n', 'tc', ...args]);
+  const onHost = (args: string[]) => cmd('tc', args);
   if (!(rate > 0)) {
-    await cmd('tc', ['qdisc', 'del', 'dev', veth, 'root']).catch(() => {});
-    await cmd('tc', ['qdisc', 'del', 'dev', veth, 'ingress']).catch(() => {});
+    await onHost(['qdisc', 'del', 'dev', veth, 'root']).catch(() => {});
+    await inNs(['qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => {});
     return;
   }
-  const bits = `${Math.round(rate * 8)}bit`;
-  const b = String(Math.max(burst, 1600));
-  await cmd('tc', ['qdisc', 'replace', 'dev', veth, 'root', 'tbf', 'rate', bits, 'burst', b, 'latency', '25ms']);
-  await cmd('tc', ['qdisc', 'replace', 'dev', veth, 'ingress']);
-  await cmd('tc', ['filter', 'replace', 'dev', veth, 'parent', 'ffff:', 'protocol', 'all', 'prio', '1', 'u32', 'match', 'u32', '0', '0',
-    'police', 'rate', bits, 'burst', b, 'drop', 'flowid', ':1']);
+  // tbf needs a bucket of at least one MTU-sized packet plus rate/HZ.
+  const b = String(Math.max(burst, Math.ceil(rate / 250), 1600));
+  const tbf = ['root', 'tbf', 'rate', `${Math.round(rate * 8)}bit`, 'burst', b, 'latency', '25ms'];
+  await onHost(['qdisc', 'replace', 'dev', veth, ...tbf]);
+  await inNs(['qdisc', 'replace', 'dev', 'eth0', ...tbf]);
 }

@@ -1,0 +1,147 @@
+// DockerBackend rows, each against the plain Engine API doing the same job
+// in the same run (interleaved), network none on both sides:
+//   docker.create  create until a process can run   vs  API create + start
+//   docker.destroy destroy                           vs  API rm -f
+//   docker.spawn   run + wait /bin/true              vs  API exec create + start + inspect
+//   docker.stdout  GiB/s of a process's stdout       vs  API exec stream read by Node
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import Dockerode from 'dockerode';
+import { DockerBackend } from '../src/backends/docker/index.js';
+import { packageRoot } from './root.js';
+import { gibps, interleaved, ms, row, type Row } from './stats.js';
+
+const IMAGE = process.env.NODE_GARDEN_TEST_IMAGE ?? 'node-garden/busybox:test';
+const STREAM_BYTES = 256 << 20;
+
+class Counter extends Writable {
+  n = 0;
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.n += chunk.length;
+    cb();
+  }
+}
+
+async function apiCreate(docker: Dockerode): Promise<Dockerode.Container> {
+  const c = await docker.createContainer({ Image: IMAGE, Cmd: ['sleep', '3600'], Labels: { 'node-garden.bench': '1' }, HostConfig: { NetworkMode: 'none' } });
+  await c.start();
+  return c;
+}
+
+async function apiExec(c: Dockerode.Container, cmd: string[], sink?: Writable): Promise<number> {
+  const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await e.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve, reject) => {
+    const out = sink ?? new Counter();
+    c.modem.demuxStream(stream, out, new Counter());
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  return (await e.inspect()).ExitCode ?? -1;
+}
+
+export async function dockerRows(only: (name: string) => boolean): Promise<Row[]> {
+  execFileSync('bash', [path.join(packageRoot, 'scripts/make-test-image.sh')], { stdio: 'ignore' });
+  const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
+  const depot = mkdtempSync(path.join(tmpdir(), 'ngd-bench-'));
+  const backend = await DockerBackend.open({ depot, defaultRootfs: IMAGE, network: 'none', reap: false, warn: () => {} });
+  const rows: Row[] = [];
+  const leftovers: Dockerode.Container[] = [];
+  try {
+    if (only('docker.create') || only('docker.destroy')) {
+      const handles: string[] = [];
+      const apiContainers: Dockerode.Container[] = [];
+      const viaBackend = async () => {
+        const t = process.hrtime.bigint();
+        const c = await backend.create({});
+        const v = ms(t);
+        handles.push(c.handle);
+        return v;
+      };
+      const viaApi = async () => {
+        const t = process.hrtime.bigint();
+        const c = await apiCreate(docker);
+        const v = ms(t);
+        apiContainers.push(c);
+        leftovers.push(c);
+        return v;
+      };
+      await viaBackend(), await viaApi(); // warm-up
+      const [a, b] = await interleaved(10, viaBackend, viaApi);
+      if (only('docker.create')) rows.push(row('docker.create', 'ms', a, 'Engine API create + start, same image, network none', b));
+      const destroyBackend = async () => {
+        const t = process.hrtime.bigint();
+        await backend.destroy(handles.pop()!);
+        return ms(t);
+      };
+      const destroyApi = async () => {
+        const c = apiContainers.pop()!;
+        const t = process.hrtime.bigint();
+        await c.remove({ force: true });
+        const v = ms(t);
+        leftovers.splice(leftovers.indexOf(c), 1);
+        return v;
+      };
+      const n = Math.min(handles.length, apiContainers.length);
+      const [d, e] = await interleaved(n, destroyBackend, destroyApi);
+      if (only('docker.destroy')) rows.push(row('docker.destroy', 'ms', d, 'Engine API rm -f of a running container, network none', e));
+      for (const h of handles) await backend.destroy(h);
+    }
+    if (only('docker.spawn') || only('docker.stdout')) {
+      const c = await backend.create({ handle: 'bench-spawn' });
+      const api = await apiCreate(docker);
+      leftovers.push(api);
+      if (only('docker.spawn')) {
+        const viaBackend = async () => {
+          const t = process.hrtime.bigint();
+          const p = await c.run({ path: '/bin/true' }, {});
+          if ((await p.wait()) !== 0) throw new Error('true failed');
+          return ms(t);
+        };
+        const viaExec = async () => {
+          const t = process.hrtime.bigint();
+          if ((await apiExec(api, ['/bin/true'])) !== 0) throw new Error('exec true failed');
+          return ms(t);
+        };
+        for (let i = 0; i < 5; i++) await viaBackend(), await viaExec();
+        const [a, b] = await interleaved(60, viaBackend, viaExec);
+        rows.push(row('docker.spawn', 'ms', a, 'Engine API exec create + start + inspect (keep-alive)', b));
+      }
+      if (only('docker.stdout')) {
+        const cmd = ['head', '-c', String(STREAM_BYTES), '/dev/zero'];
+        const viaBackend = async () => {
+          const sink = new Counter();
+          const t = process.hrtime.bigint();
+          const p = await c.run({ path: cmd[0], args: cmd.slice(1) }, { stdout: sink });
+          await p.wait();
+          const v = gibps(sink.n, t);
+          if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
+          return v;
+        };
+        const viaExec = async () => {
+          const sink = new Counter();
+          const t = process.hrtime.bigint();
+          await apiExec(api, cmd, sink);
+          const v = gibps(sink.n, t);
+          if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
+          return v;
+        };
+        await viaBackend(), await viaExec();
+        const [a, b] = await interleaved(5, viaBackend, viaExec);
+        rows.push(row('docker.stdout', 'GiB/s', a, 'Engine API exec stream (demuxed) read by Node', b));
+      }
+      await backend.destroy('bench-spawn');
+    }
+  } finally {
+    for (const c of leftovers) await c.remove({ force: true }).catch(() => {});
+    for (const c of await backend.containers()) await backend.destroy(c.handle).catch(() => {});
+    await backend.close();
+    rmSync(depot, { recursive: true, force: true });
+  }
+  return rows;
+}
