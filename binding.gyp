@@ -28,7 +28,25 @@
       ],
       "include_dirs": ["native"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wshadow", "-fno-exceptions", "-fno-rtti"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc!": ["-std=gnu++17"],
+      "ldflags": ["-static"]
+    },
+    {
+      "target_name": "dosh",
+      "type": "executable",
+      "sources": [
+        "native/dosh/main.cc",
+        "native/dosh/args.cc",
+        "native/dosh/depot.cc",
+        "native/dosh/client.cc",
+        "native/dosh/terminal.cc",
+        "native/dosh/util.cc",
+        "native/initd/msgpack.cc",
+        "native/initd/frame.cc"
+      ],
+      "include_dirs": ["native"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wshadow", "-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-std=gnu++17"],
       "ldflags": ["-static"]
     }
   ]
