@@ -1,7 +1,6 @@
 // dosh — the docker shell: runs a command in a container straight through
 // its init-d socket (no server), on your own terminal's fds.
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InitdClient, type SpawnSpec } from '../initd/client.js';
 import { depotFrom, socketForHandle, socketFromCwd } from './depot.js';
@@ -104,9 +103,4 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
-}
-
-// Used by bin/dosh.js; kept here so tests can call main() in-process too.
-export function version(): string {
-  return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 }

@@ -18,7 +18,7 @@ const CONNECT_TIMEOUT_MS = 2000;
 /** `unix:///path/to.sock` or `tcp://host:port` (also `host:port`, `/path`). */
 export function parseAddress(url: string): Address {
   if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
-  if (url.startsWith('/')) return { socketPath: url };
+  if (url.startsWith('/') || url.startsWith('.')) return { socketPath: url };
   const rest = url.startsWith('tcp://') ? url.slice('tcp://'.length) : url;
   const m = /^\[?([^\]]*)\]?:(\d+)\/?$/.exec(rest);
   if (!m) throw new GardenError(`invalid garden address: ${url}`);

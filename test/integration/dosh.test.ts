@@ -68,6 +68,11 @@ async function onTerminal(cli: Cli, args: string[], script: (write: (s: string) 
     },
   );
   const code = await exited;
+  // Read what dosh wrote before it left: EIO ends the pty once it is closed everywhere.
+  await new Promise<void>((resolve) => {
+    reader.once('close', () => resolve());
+    setTimeout(resolve, 3000).unref();
+  });
   reader.destroy();
   return { code, screen };
 }
@@ -137,6 +142,14 @@ for (const cli of clis) {
     t.is(code, 4);
     t.regex(screen, /30 100/);
     t.regex(screen, /40 120/);
+  });
+
+  test(`${cli.name}: a tty session delivers all of its output before exiting`, async (t) => {
+    const { code, screen } = await onTerminal(cli, ['--depot', depot, '-c', 'box', '-t', '--', 'seq', '1', '30000'], async () => {});
+    t.is(code, 0);
+    const lines = screen.split(/\r*\n/).filter((l) => /^\d+$/.test(l));
+    t.is(lines.length, 30000);
+    t.is(lines.at(-1), '30000');
   });
 
   test(`${cli.name}: --pid enters the namespaces of a process that has no init-d`, async (t) => {
