@@ -4,11 +4,16 @@
 //   docker.destroy destroy                           vs  API rm -f
 //   docker.spawn   run + wait /bin/true              vs  API exec create + start + inspect
 //   docker.stdout  GiB/s of a process's stdout       vs  API exec stream read by Node
+//                  (both: dd if=/dev/zero bs=1M, 1 MiB per write)
+//   docker.memory  server heap per container at 50    vs  the engine's containerd-shim RSS per container
+//                  (each with one attached process)
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { DockerBackend } from '../src/backends/docker/index.js';
@@ -92,6 +97,63 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
       if (only('docker.destroy')) rows.push(row('docker.destroy', 'ms', d, 'Engine API rm -f of a running container, network none', e));
       for (const h of handles) await backend.destroy(h);
     }
+    if (only('docker.memory')) {
+      // Server memory per container: 50 containers (created 5 at a time), each
+      // with one running process attached, as a server holds them; JS heap
+      // plus external memory after a full GC, sampled every 10 containers
+      // (RSS only ever grows in steps of the allocator's arenas). Baseline: what
+      // the engine spends per container outside it, the RSS of its
+      // containerd-shim.
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      const used = () => {
+        gc();
+        gc();
+        const m = process.memoryUsage();
+        return m.heapUsed + m.external;
+      };
+      const shimRss = (id: string): number => {
+        for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+          try {
+            const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+            if (!cmd[0]?.includes('containerd-shim') || cmd[cmd.indexOf('-id') + 1] !== id) continue;
+            return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+          } catch {
+            // gone
+          }
+        }
+        return NaN;
+      };
+      const held: Array<{ wait(): Promise<number> }> = [];
+      const made: string[] = [];
+      const ours: number[] = [];
+      const shims: number[] = [];
+      try {
+        let before = used();
+        for (let batch = 0; batch < 5; batch++) {
+          const todo = Array.from({ length: 10 }, (_, i) => `bench-mem-${batch * 10 + i}`);
+          await Promise.all(Array.from({ length: 5 }, async () => {
+            for (let h = todo.shift(); h; h = todo.shift()) {
+              const c = await backend.create({ handle: h });
+              made.push(h);
+              held.push(await c.run({ path: 'sleep', args: ['3600'] }, {}));
+              const kib = shimRss(c.state.id ?? '');
+              if (Number.isFinite(kib)) shims.push(kib);
+            }
+          }));
+          const after = used();
+          ours.push((after - before) / 10 / 1024);
+          before = after;
+        }
+      } finally {
+        const todo = [...made];
+        await Promise.all(Array.from({ length: 5 }, async () => {
+          for (let h = todo.shift(); h; h = todo.shift()) await backend.destroy(h).catch(() => {});
+        }));
+        await Promise.allSettled(held.map((p) => p.wait()));
+      }
+      rows.push(row('docker.memory', 'KiB/container', ours, "the engine's containerd-shim RSS per container", shims));
+    }
     if (only('docker.spawn') || only('docker.stdout')) {
       const c = await backend.create({ handle: 'bench-spawn' });
       const api = await apiCreate(docker);
@@ -113,7 +175,9 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
         rows.push(row('docker.spawn', 'ms', a, 'Engine API exec create + start + inspect (keep-alive)', b));
       }
       if (only('docker.stdout')) {
-        const cmd = ['head', '-c', String(STREAM_BYTES), '/dev/zero'];
+        // dd writes 1 MiB per write(2); busybox head -c writes 4 KiB at a time,
+        // which would measure busybox's syscall rate rather than the stream.
+        const cmd = ['dd', 'if=/dev/zero', 'bs=1M', `count=${STREAM_BYTES >> 20}`];
         const viaBackend = async () => {
           const sink = new Counter();
           const t = process.hrtime.bigint();

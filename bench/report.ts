@@ -19,19 +19,38 @@ export async function machine(): Promise<string> {
   ].join('; ');
 }
 
-// A ratio that reads the same way for every row: how many times better than the baseline.
-function better(r: Row): string {
-  const x = r.unit === 'ms' || r.unit === 'MiB' ? r.baseline.median / r.median : r.median / r.baseline.median;
-  return `${x.toFixed(2)}×`;
+const LOWER_IS_BETTER = new Set(['ms', 'MiB', 'KiB/container']);
+
+/** How many times better than the baseline, read the same way for every row. */
+function better(r: Row): number {
+  return LOWER_IS_BETTER.has(r.unit) ? r.baseline.median / r.median : r.median / r.baseline.median;
 }
+
+// Each issue's target for a row, as "better than baseline by at least x" or an absolute floor.
+const TARGETS: Record<string, { text: string; met: (r: Row) => boolean }> = {
+  'initd.spawn': { text: '≤ 1.0× the baseline\'s time (≤ 1.5× at least)', met: (r) => better(r) >= 1 },
+  'initd.stdout.relayed': { text: '≥ 0.8× the baseline', met: (r) => better(r) >= 0.8 },
+  'initd.stdout.direct': { text: '≥ 0.9× the baseline', met: (r) => better(r) >= 0.9 },
+  'docker.create': { text: '≤ 1.1× the baseline\'s time', met: (r) => better(r) >= 1 / 1.1 },
+  'docker.destroy': { text: '≤ 1.1× the baseline\'s time', met: (r) => better(r) >= 1 / 1.1 },
+  'docker.spawn': { text: '≥ 40× faster', met: (r) => better(r) >= 40 },
+  'docker.stdout': { text: '≥ 8× the baseline', met: (r) => better(r) >= 8 },
+  'wire.spawn': { text: '≤ 2× the embedded time', met: (r) => better(r) >= 0.5 },
+  'wire.stdout': { text: '≥ 1 GiB/s', met: (r) => r.median >= 1 },
+  'dosh.true': { text: '≥ 5× faster', met: (r) => better(r) >= 5 },
+};
 
 export function markdown(rows: Row[], machineLine: string): string {
   const lines = [
     `Measured ${new Date().toISOString().slice(0, 10)} on: ${machineLine}.`,
     '',
-    '| row | median | p95 | baseline | baseline median | baseline p95 | vs baseline (>1 = better) | n |',
-    '|---|---:|---:|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| \`${r.name}\` | ${r.median} ${r.unit} | ${r.p95} | ${r.baseline.name} | ${r.baseline.median} ${r.unit} | ${r.baseline.p95} | ${better(r)} | ${r.n} |`),
+    '| row | median | p95 | baseline | baseline median | baseline p95 | vs baseline (>1 = better) | target | met | n |',
+    '|---|---:|---:|---|---:|---:|---:|---|---|---:|',
+    ...rows.map((r) => {
+      const target = TARGETS[r.name];
+      const met = target ? (target.met(r) ? 'yes' : '**no**') : '';
+      return `| \`${r.name}\` | ${r.median} ${r.unit} | ${r.p95} | ${r.baseline.name} | ${r.baseline.median} ${r.unit} | ${r.baseline.p95} | ${better(r).toFixed(2)}× | ${target?.text ?? ''} | ${met} | ${r.n} |`;
+    }),
   ];
   return lines.join('\n');
 }

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import {
 } from '../../src/api/errors.js';
 import { Protocol } from '../../src/api/types.js';
 import type { DockerBackend, DockerContainer } from '../../src/backends/docker/index.js';
-import { LABEL_DEPOT, LABEL_HANDLE } from '../../src/backends/docker/names.js';
+import { LABEL_DEPOT, LABEL_HANDLE, containerName } from '../../src/backends/docker/names.js';
 import { outChain } from '../../src/backends/docker/network.js';
 import { collect } from '../support/initd.js';
 import { Sink, TEST_IMAGE, cleanupDepot, ensureTestImage, makeDepot, openBackend, root } from '../support/docker.js';
@@ -553,4 +553,312 @@ test('bad specs: missing bind-mount source, custom networks, process images', as
   t.not((await exec(c, 'touch', ['/mnt/scripts/x'])).code, 0);
   await t.throwsAsync(c.run({ path: 'true', image: { uri: 'docker:///busybox' } }, {}), { instanceOf: InvalidSpecError });
   await backend.destroy('binds');
+});
+
+// ---- out of memory ----
+
+function stateOf(d: string, c: DockerContainer): { events: string[]; ip: string } {
+  return JSON.parse(readFileSync(path.join(d, 'containers', c.name, 'state.json'), 'utf8'));
+}
+
+test('out of memory: the killed process exits 137, info shows "oom", and keeps showing it after a restart', async (t) => {
+  t.timeout(180_000);
+  const d = makeDepot();
+  t.teardown(() => cleanupDepot(d));
+  const b = await openBackend(d, { network: 'none' });
+  const c = await b.create({ handle: 'oom', limits: { memory: { limitInBytes: 32 << 20 } } });
+  const calm = await exec(c, 'sh', ['-c', 'x=$(head -c 1000000 /dev/zero | tr "\\0" a); echo ${#x}']);
+  t.is(calm.out, '1000000\n');
+  t.deepEqual((await c.info()).events, []);
+  // A shell variable really holds its 100 MB (a pipe to /dev/null would not).
+  const hog = await exec(c, 'sh', ['-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived ${#x}']);
+  t.is(hog.code, 137);
+  t.notRegex(hog.out, /survived/);
+  // The engine's event stream records it without anyone asking for info.
+  for (let i = 0; i < 100 && !stateOf(d, c).events.includes('oom'); i++) await sleep(100);
+  t.deepEqual(stateOf(d, c).events, ['oom']);
+  t.deepEqual((await c.info()).events, ['oom']);
+  t.is((await b.bulkInfo(['oom'])).oom.info?.events?.[0], 'oom');
+  // The container lives on.
+  t.is((await exec(c, 'echo', ['alive'])).out, 'alive\n');
+  await b.close();
+
+  // A restarted backend reports it from the depot...
+  const b2 = await openBackend(d, { network: 'none' });
+  t.deepEqual((await (await b2.lookup('oom')).info()).events, ['oom']);
+  await b2.close();
+  // ...and finds it again in the cgroup's oom_kill counter (or the engine's events) when the depot lost it.
+  const file = path.join(d, 'containers', c.name, 'state.json');
+  const s = JSON.parse(readFileSync(file, 'utf8'));
+  s.events = [];
+  writeFileSync(file, JSON.stringify(s));
+  const b3 = await openBackend(d, { network: 'none' });
+  t.deepEqual((await (await b3.lookup('oom')).info()).events, ['oom']);
+  // Only once, however often it happens.
+  const again = await b3.lookup('oom');
+  t.is((await exec(again, 'sh', ['-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a)'])).code, 137);
+  t.deepEqual((await again.info()).events, ['oom']);
+  await b3.destroy('oom');
+  await b3.close();
+});
+
+// ---- many containers, concurrent destroys ----
+
+test('50 containers created 5 at a time: all listed (containers(), docker ps), all working, all gone after destroy', async (t) => {
+  t.timeout(600_000);
+  const handles = Array.from({ length: 50 }, (_, i) => `many-${i}`);
+  const pool = async (fn: (h: string) => Promise<void>) => {
+    const todo = [...handles];
+    let inFlight = 0;
+    let peak = 0;
+    await Promise.all(Array.from({ length: 5 }, async () => {
+      for (let h = todo.shift(); h; h = todo.shift()) {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          await fn(h);
+        } finally {
+          inFlight--;
+        }
+      }
+    }));
+    return peak;
+  };
+  const peak = await pool(async (h) => {
+    const c = await backend.create({ handle: h, env: [`HANDLE=${h}`], properties: { group: 'many' } });
+    const r = await exec(c, 'sh', ['-c', 'echo $HANDLE $(hostname)']);
+    t.is(r.out, `${h} ${h}\n`);
+  });
+  t.is(peak, 5);
+  t.deepEqual((await backend.containers({ group: 'many' })).map((c) => c.handle).sort(), [...handles].sort());
+  const ps = () => execFileSync('docker', ['ps', '-a', '--filter', `label=${LABEL_DEPOT}=${depot}`, '--format', '{{.Label "node-garden.handle"}} {{.State}}'])
+    .toString().split('\n').filter((l) => l.startsWith('many-'));
+  t.deepEqual(ps().sort(), handles.map((h) => `${h} running`).sort());
+  const names = (await backend.containers({ group: 'many' })).map((c) => c.name);
+  await pool((h) => backend.destroy(h));
+  t.deepEqual(await backend.containers({ group: 'many' }), []);
+  t.deepEqual(ps(), []);
+  for (const n of names) t.false(existsSync(path.join(depot, 'containers', n)), n);
+});
+
+test('concurrent destroys of one handle: all settle, the container, its processes, depot dir and rules are gone', async (t) => {
+  const c = await backend.create({ handle: 'twice', netIn: [{ hostPort: 0, containerPort: 8080 }] });
+  const name = c.name;
+  const pid = (await docker.getContainer(name).inspect()).State.Pid;
+  const proc = await c.run({ path: 'sleep', args: ['1000'] }, {});
+  const results = await Promise.allSettled([backend.destroy('twice'), backend.destroy('twice'), (async () => {
+    await sleep(5);
+    return backend.destroy('twice');
+  })()]);
+  for (const r of results) {
+    // Either it joined the destroy in flight, or it came after and was told clearly.
+    if (r.status === 'rejected') t.true(r.reason instanceof ContainerNotFoundError, String(r.reason));
+  }
+  t.is(results[0].status, 'fulfilled');
+  t.is(results[1].status, 'fulfilled');
+  await t.throwsAsync(backend.destroy('twice'), { instanceOf: ContainerNotFoundError });
+  await t.throwsAsync(backend.lookup('twice'), { instanceOf: ContainerNotFoundError });
+  await t.throwsAsync(proc.wait()); // init-d went with the container: the attachment ends, no exit code
+  t.deepEqual(await docker.listContainers({ all: true, filters: { label: [`${LABEL_HANDLE}=twice`] } }), []);
+  t.false(existsSync(`/proc/${pid}`));
+  t.false(existsSync(path.join(depot, 'containers', name)));
+  t.false(execFileSync('iptables-save').toString().includes(name));
+
+  // Two backends of one depot destroying the same container at once: both settle without a crash.
+  const d = makeDepot();
+  t.teardown(() => cleanupDepot(d));
+  const b1 = await openBackend(d, { network: 'none' });
+  const x = await b1.create({ handle: 'shared' });
+  const b2 = await openBackend(d, { network: 'none' });
+  const both = await Promise.allSettled([b1.destroy('shared'), b2.destroy('shared')]);
+  for (const r of both) if (r.status === 'rejected') t.true(r.reason instanceof GardenError, String(r.reason));
+  t.true(both.some((r) => r.status === 'fulfilled'));
+  t.deepEqual(await docker.listContainers({ all: true, filters: { label: [`${LABEL_DEPOT}=${d}`] } }), []);
+  t.false(existsSync(path.join(d, 'containers', x.name)));
+  await b1.close();
+  await b2.close();
+});
+
+// ---- stream-out as a user ----
+
+test('streamOut as a user reads with that user\'s permissions; root reads everything', async (t) => {
+  const c = await backend.create({ handle: 'out-user' });
+  const setup = await exec(c, 'sh', ['-c', [
+    'mkdir -p /srv/d/sub /srv/closed',
+    'echo public > /srv/d/pub.txt', 'echo deep > /srv/d/sub/deep.txt',
+    'echo secret > /srv/d/secret.txt', 'chmod 600 /srv/d/secret.txt',
+    'echo only-alice > /srv/d/alice.txt', 'chown alice /srv/d/alice.txt', 'chmod 600 /srv/d/alice.txt',
+    'echo hidden > /srv/closed/x', 'chmod 700 /srv/closed',
+  ].join(' && ')]);
+  t.is(setup.code, 0, setup.err);
+  // Readable by alice: streamed as her, the same layout as root gets.
+  const pub = await untar(await c.streamOut({ path: '/srv/d/pub.txt', user: 'alice' }));
+  t.deepEqual(Object.keys(pub), ['pub.txt']);
+  t.is(pub['pub.txt'].body, 'public\n');
+  const own = await untar(await c.streamOut({ path: '/srv/d/alice.txt', user: 'alice' }));
+  t.is(own['alice.txt'].body, 'only-alice\n');
+  const sub = await untar(await c.streamOut({ path: '/srv/d/sub', user: 'bob' }));
+  t.is(sub['sub/deep.txt'].body, 'deep\n');
+  // A trailing slash streams the contents (Garden's semantics), for root and users alike.
+  const contentsAsBob = await untar(await c.streamOut({ path: '/srv/d/sub/', user: 'bob' }));
+  const contentsAsRoot = await untar(await c.streamOut({ path: '/srv/d/sub/' }));
+  t.is(contentsAsBob['./deep.txt']?.body, 'deep\n');
+  t.is(contentsAsRoot['./deep.txt']?.body, 'deep\n');
+  // Unreadable by alice: refused, nothing handed out.
+  await t.throwsAsync(c.streamOut({ path: '/srv/d/secret.txt', user: 'alice' }), { instanceOf: GardenError, message: /Permission denied/ });
+  await t.throwsAsync(c.streamOut({ path: '/srv/closed/x', user: 'alice' }), { instanceOf: GardenError, message: /Permission denied/ });
+  await t.throwsAsync(c.streamOut({ path: '/srv/d/alice.txt', user: 'bob' }), { instanceOf: GardenError, message: /Permission denied/ });
+  // A directory with one unreadable file fails as a whole, not silently short.
+  await t.throwsAsync(c.streamOut({ path: '/srv/d', user: 'alice' }), { instanceOf: GardenError, message: /secret\.txt.*Permission denied/ });
+  await t.throwsAsync(c.streamOut({ path: '/srv/nothing', user: 'alice' }), { instanceOf: GardenError, message: /does not exist/ });
+  await t.throwsAsync(c.streamOut({ path: '/srv/d', user: 'nobody-here' }), { instanceOf: InvalidSpecError, message: /unknown user/ });
+  // Root (by name, by uid, or unset) reads it all.
+  for (const user of [undefined, 'root', '0']) {
+    const all = await untar(await c.streamOut({ path: '/srv/d', ...(user ? { user } : {}) }));
+    t.is(all['d/secret.txt'].body, 'secret\n');
+    t.is(all['d/alice.txt'].body, 'only-alice\n');
+  }
+  // Big trees stream (past what is read ahead before answering), and a consumer may stop early.
+  t.is((await exec(c, 'sh', ['-c', 'head -c 3000000 /dev/urandom > /home/alice/big && chown alice /home/alice/big'])).code, 0);
+  const ex = tar.extract();
+  (await c.streamOut({ path: '/home/alice/big', user: 'alice' })).pipe(ex);
+  const sizes: Record<string, number> = {};
+  for await (const entry of ex) sizes[entry.header.name] = (await collect(entry)).length;
+  t.deepEqual(sizes, { big: 3000000 });
+  const early = await c.streamOut({ path: '/home/alice/big', user: 'alice' });
+  early.destroy();
+  // The helper processes never show up as the container's processes.
+  for (let i = 0; i < 50 && (await c.info()).processIDs.length; i++) await sleep(100);
+  t.deepEqual((await c.info()).processIDs, []);
+  await backend.destroy('out-user');
+});
+
+// ---- restart: grace timers and net-in after SIGKILL ----
+
+test('SIGKILL of the backend: grace timers run on, net-in mappings stay reachable, lost rules are put back', async (t) => {
+  t.timeout(240_000);
+  const d = makeDepot();
+  t.teardown(() => cleanupDepot(d));
+  const script = `
+    import { openBackend } from './test/support/docker.ts';
+    const b = await openBackend(process.argv[1], { reap: true });
+    const c = await b.create({ handle: 'mapped', graceTime: 600000 });
+    const m = await c.netIn(0, 8080);
+    await c.run({ id: 'listener', path: 'sh', args: ['-c', 'while true; do echo mapped-here | nc -l -p 8080; done'] }, {});
+    await b.create({ handle: 'idle', graceTime: 6000 });
+    process.stdout.write(JSON.stringify(m) + '\\n');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script, d], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve) => child.stdout!.once('data', (b) => resolve(b.toString())));
+  const mapping = JSON.parse(line) as { hostPort: number; containerPort: number };
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  t.is((await fetchTcp('127.0.0.1', mapping.hostPort)).trim(), 'mapped-here'); // the kernel forwards, no server needed
+
+  // Meanwhile the host loses the mapping's DNAT rule (a flush, an admin).
+  const name = containerName(d, 'mapped');
+  const dnat = execFileSync('iptables', ['-w', '-t', 'nat', '-S', 'NG-NETIN']).toString().split('\n').find((l) => l.includes(name))!;
+  t.truthy(dnat);
+  execFileSync('iptables', ['-w', '-t', 'nat', ...dnat.replace(/^-A /, '-D ').split(' ').map((a) => a.replace(/^"(.*)"$/, '$1'))]);
+  await t.throwsAsync(fetchOnce('127.0.0.1', mapping.hostPort, 1000));
+
+  const b2 = await openBackend(d);
+  t.teardown(() => b2.close());
+  const opened = Date.now();
+  // Still there right after the restart (its countdown starts again from the full grace time)...
+  t.deepEqual((await b2.containers()).map((c) => c.handle).sort(), ['idle', 'mapped']);
+  const c = await b2.lookup('mapped');
+  t.deepEqual((await c.info()).mappedPorts, [mapping]);
+  t.deepEqual((await c.info()).processIDs, ['listener']);
+  t.is((await fetchTcp('127.0.0.1', mapping.hostPort)).trim(), 'mapped-here');
+  t.is((await fetchTcp(b2.externalIP, mapping.hostPort)).trim(), 'mapped-here');
+  // Allocation knows the restored mapping.
+  const m2 = await c.netIn(0, 9090);
+  t.not(m2.hostPort, mapping.hostPort);
+  await t.throwsAsync(c.netIn(mapping.hostPort, 9091), { message: /already mapped/ });
+  // ...and the idle one is reaped by the new backend without anyone touching it.
+  const idleLeft = () => docker.listContainers({ all: true, filters: { label: [`${LABEL_HANDLE}=idle`, `${LABEL_DEPOT}=${d}`] } });
+  const idleDir = path.join(d, 'containers', containerName(d, 'idle'));
+  while (((await idleLeft()).length || existsSync(idleDir)) && Date.now() - opened < 30_000) await sleep(200);
+  t.deepEqual(await idleLeft(), []);
+  t.true(Date.now() - opened >= 5500, `reaped after ${Date.now() - opened} ms`);
+  t.false(existsSync(idleDir));
+  t.deepEqual((await b2.containers()).map((x) => x.handle), ['mapped']);
+  await b2.destroy('mapped');
+  t.false(execFileSync('iptables-save').toString().includes(name));
+});
+
+// ---- destroy clean-up ----
+
+test('destroy removes everything: processes, container, depot dir, iptables rules and chain, the veth with its tc qdisc', async (t) => {
+  const c = await backend.create({
+    handle: 'cleanup', netIn: [{ hostPort: 0, containerPort: 8080 }],
+    netOut: [{ protocol: Protocol.TCP, networks: [{ start: '10.1.2.3', end: '10.1.2.3' }], ports: [{ start: 80, end: 80 }], log: true }],
+    limits: { bandwidth: { rateInBytesPerSecond: 1 << 20, burstRateInBytesPerSecond: 64 << 10 } },
+  });
+  const name = c.name;
+  const pid = (await docker.getContainer(name).inspect()).State.Pid;
+  const link = (await run$('nsenter', ['-t', String(pid), '-n', 'ip', '-o', 'link', 'show', 'eth0'])).stdout;
+  const ifindex = /eth0@if(\d+)/.exec(link)![1];
+  const veth = (await run$('ip', ['-o', 'link'])).stdout.split('\n').find((l) => l.startsWith(`${ifindex}: `))!.split(':')[1].trim().replace(/@.*/, '');
+  t.regex((await run$('tc', ['qdisc', 'show', 'dev', veth])).stdout, /tbf/);
+  const rules = () => execFileSync('iptables-save').toString().split('\n').filter((l) => l.includes(name) || l.includes(outChain(name)));
+  t.true(rules().length >= 6, rules().join('\n'));
+  const p = await c.run({ path: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'] }, {});
+  const children = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString().split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter(([, pp]) => pp === pid).map(([x]) => x);
+  t.true(children.length >= 1);
+  await backend.destroy('cleanup');
+  await t.throwsAsync(p.wait());
+  for (const x of [pid, ...children]) t.false(existsSync(`/proc/${x}`), `pid ${x}`);
+  t.deepEqual(await docker.listContainers({ all: true, filters: { label: [`${LABEL_HANDLE}=cleanup`] } }), []);
+  t.false(existsSync(path.join(depot, 'containers', name)));
+  t.deepEqual(rules(), []);
+  await t.throwsAsync(run$('ip', ['link', 'show', veth])); // the veth, and the qdisc on it, are gone
+  t.false((await run$('tc', ['qdisc', 'show'])).stdout.includes(veth));
+});
+
+// ---- rootfs from a directory or a tarball ----
+
+test('rootfs: a directory (path or raw://) or a tarball is imported once, cached by content', async (t) => {
+  t.timeout(300_000);
+  const work = makeDepot('ngd-rootfs-');
+  const refs = new Set<string>();
+  t.teardown(async () => {
+    for (const h of ['rd1', 'rd2', 'rd3', 'rd4', 'rt1', 'rt2']) await backend.destroy(h).catch(() => {});
+    for (const r of refs) await docker.getImage(r).remove({ force: true }).catch(() => {});
+    (await import('node:fs')).rmSync(work, { recursive: true, force: true });
+  });
+  const dir = path.join(work, 'rootfs');
+  execFileSync('bash', [path.join(root, 'scripts/make-rootfs.sh'), dir], { stdio: 'ignore' });
+  writeFileSync(path.join(dir, 'etc/marker'), 'v1\n');
+  const imported = async () => (await docker.listImages({ filters: { reference: ['node-garden-rootfs'] } })).flatMap((i) => i.RepoTags ?? []);
+  const imageOf = (c: DockerContainer) => { refs.add(c.state.image); return c.state.image; };
+
+  const a = await backend.create({ handle: 'rd1', rootfsPath: dir });
+  t.is((await exec(a, 'cat', ['/etc/marker'])).out, 'v1\n');
+  t.is((await exec(a, 'id', ['-un'], { user: 'alice' })).out, 'alice\n');
+  const count = (await imported()).length;
+  // Same tree, by raw:// and from a copy elsewhere: the same image, no new import.
+  const b = await backend.create({ handle: 'rd2', image: { uri: `raw://${dir}` } });
+  const copy = path.join(work, 'copy');
+  execFileSync('cp', ['-a', dir, copy]);
+  const c = await backend.create({ handle: 'rd3', rootfsPath: copy });
+  t.is(imageOf(b), imageOf(a));
+  t.is(imageOf(c), imageOf(a));
+  t.is((await imported()).length, count);
+  // A changed file: a new image with the change in it.
+  writeFileSync(path.join(copy, 'etc/marker'), 'v2 longer\n');
+  const d = await backend.create({ handle: 'rd4', rootfsPath: copy });
+  t.not(imageOf(d), imageOf(a));
+  t.is((await exec(d, 'cat', ['/etc/marker'])).out, 'v2 longer\n');
+
+  // A tarball, hashed by its bytes: a copy of it is the same image.
+  const tarball = path.join(work, 'rootfs.tar');
+  execFileSync('tar', ['-C', dir, '--numeric-owner', '-cf', tarball, '.']);
+  const e = await backend.create({ handle: 'rt1', rootfsPath: tarball });
+  t.is((await exec(e, 'cat', ['/etc/marker'])).out, 'v1\n');
+  execFileSync('cp', [tarball, `${tarball}.copy`]);
+  const f = await backend.create({ handle: 'rt2', image: { uri: `${tarball}.copy` } });
+  t.is(imageOf(f), imageOf(e));
+  await t.throwsAsync(backend.create({ handle: 'rt3', rootfsPath: path.join(work, 'nope') }), { instanceOf: InvalidSpecError, message: /rootfs not found/ });
 });

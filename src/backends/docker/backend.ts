@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
@@ -23,7 +24,7 @@ import { GraceReaper } from './grace.js';
 import { ImageResolver } from './image.js';
 import { diskStorageOpt, hostConfigLimits, isNoQuotaError } from './limits.js';
 import { LABEL_DEPOT, LABEL_HANDLE, containerName, generateHandle } from './names.js';
-import { cleanupNetwork, detectHost, setupNetOut, validateNetOut, type NetworkHost } from './network.js';
+import { cleanupNetwork, detectHost, ensureNetwork, setupNetOut, validateNetOut, type NetworkHost } from './network.js';
 import { StateWriter, containerDir, containersDir, listStateNames, readState, writeState, type ContainerState } from './state.js';
 import { engineFacts, type EngineFacts } from './userns.js';
 
@@ -95,6 +96,14 @@ export class DockerBackend implements Backend, ContainerHost {
   private diskQuota: boolean | undefined;
   private warned = new Set<string>();
   private closed = false;
+  /** The engine's event stream (OOM events), reopened after every interruption. */
+  private eventStream: Readable | undefined;
+  private eventTimer: NodeJS.Timeout | undefined;
+  /** Seconds: events from here on are (re)read after a reconnect; duplicates are harmless. */
+  private eventsSince = Math.floor(Date.now() / 1000);
+  /** The engine was out of reach (or the backend just opened): containers must be checked. */
+  private needRecovery = true;
+  private recovery: Promise<void> | undefined;
 
   private constructor(private readonly opts: DockerBackendOptions, readonly initdPath: string) {
     this.depot = path.resolve(opts.depot ?? '/var/lib/node-garden');
@@ -127,13 +136,20 @@ export class DockerBackend implements Backend, ContainerHost {
       if (!state || state.status !== 'created') continue; // rolled back by sync()
       b.add(state);
     }
+    let reachable = false;
     try {
       await b.sync();
+      reachable = true;
     } catch (err) {
       if (!(err instanceof ServiceUnavailableError)) throw err;
       // The engine is down: serve what the depot knows, reconcile once it is back.
     }
+    // OOM events the engine still remembers, back to the oldest container's birth.
+    for (const { container } of b.index.values()) b.eventsSince = Math.min(b.eventsSince, Math.floor(container.state.createdAt / 1000));
+    if (reachable) await b.catchUp().catch((err) => b.warn(`recovery after open failed: ${(err as Error).message}`));
+    // Grace times count again from now: nobody could use a container while no backend ran.
     for (const h of b.index.keys()) b.reaper?.touch(h);
+    b.watchEvents();
     return b;
   }
 
@@ -244,6 +260,141 @@ export class DockerBackend implements Backend, ContainerHost {
   async ping(): Promise<void> {
     await engine(() => this.docker.ping());
     await this.sync();
+    await this.catchUp();
+  }
+
+  // ---- engine events and recovery ----
+
+  /**
+   * Follows the engine's events for this depot's containers: "oom" becomes
+   * the container's Garden event. When the stream breaks (the engine went
+   * away or restarted) it is reopened every second, from the last event seen,
+   * and once it is back every container is checked (catchUp).
+   */
+  private watchEvents(): void {
+    if (this.closed || this.eventStream || this.eventTimer) return;
+    const filters = { type: ['container'], event: ['oom'], label: [`${LABEL_DEPOT}=${this.depot}`] };
+    this.docker.getEvents({ since: this.eventsSince, filters } as unknown as Dockerode.GetEventsOptions).then((raw) => {
+      const stream = raw as unknown as Readable & { socket?: { unref?: () => void } };
+      if (this.closed) {
+        stream.destroy();
+        return;
+      }
+      stream.socket?.unref?.(); // a backend dropped without close() must not hold the process
+      this.eventStream = stream;
+      this.catchUp().catch(() => {});
+      let buf = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i).trim();
+          buf = buf.slice(i + 1);
+          if (line) this.onEngineEvent(line);
+        }
+      });
+      const gone = () => {
+        if (this.eventStream !== stream) return;
+        this.eventStream = undefined;
+        this.needRecovery = true;
+        this.retryEvents();
+      };
+      stream.once('end', gone);
+      stream.once('close', gone);
+      stream.once('error', gone);
+    }, () => {
+      this.needRecovery = true;
+      this.retryEvents();
+    });
+  }
+
+  private retryEvents(): void {
+    if (this.closed || this.eventTimer) return;
+    this.eventTimer = setTimeout(() => {
+      this.eventTimer = undefined;
+      this.watchEvents();
+    }, 1000);
+    this.eventTimer.unref();
+  }
+
+  private onEngineEvent(line: string): void {
+    let ev: { Action?: string; status?: string; id?: string; time?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (typeof ev.time === 'number') this.eventsSince = Math.max(this.eventsSince, ev.time);
+    if ((ev.Action ?? ev.status) !== 'oom') return;
+    const id = ev.Actor?.ID ?? ev.id;
+    const e = this.index.get(ev.Actor?.Attributes?.[LABEL_HANDLE] ?? '');
+    // A handle reused since then is another container.
+    if (!e || (e.container.state.id && id && e.container.state.id !== id)) return;
+    e.container.noteEvent('oom').catch((err) => this.warn(`recording an oom event for ${e.container.handle}: ${(err as Error).message}`));
+  }
+
+  /** Runs the container check once after the engine was (or may have been) away. */
+  private catchUp(): Promise<void> {
+    if (this.needRecovery && !this.closed) {
+      this.needRecovery = false;
+      this.recovery = this.recoverAll().catch((err) => {
+        this.needRecovery = true;
+        throw err;
+      });
+    }
+    return this.recovery ?? Promise.resolve();
+  }
+
+  /**
+   * Brings every container back to what its state says: a container the
+   * engine stopped (an engine restart without live-restore kills them all)
+   * is started again, init-d comes back as PID 1 and its network rules are
+   * rebuilt for its new veth and address (its processes did not survive the
+   * engine); for a running one, rules missing from the kernel are put back.
+   * A container the engine no longer has is forgotten.
+   */
+  private async recoverAll(): Promise<void> {
+    await this.sync();
+    if ((openDepots.get(this.depot) ?? 0) > 1) return; // the depot's first backend does this
+    const todo = [...this.index.values()].map((e) => e.container);
+    const worker = async () => {
+      for (let c = todo.shift(); c; c = todo.shift()) {
+        if (this.destroying.has(c.handle) || this.index.get(c.handle)?.container !== c) continue;
+        try {
+          await this.recoverOne(c);
+        } catch (err) {
+          if (this.index.get(c.handle)?.container === c && !this.destroying.has(c.handle))
+            this.warn(`recovering container ${c.handle} failed: ${(err as Error).message}`);
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  private async recoverOne(c: DockerContainer): Promise<void> {
+    let i: Dockerode.ContainerInspectInfo;
+    try {
+      i = await c.docker.inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw fromEngine(err);
+      this.index.delete(c.handle);
+      this.reaper?.forget(c.handle);
+      await cleanupNetwork(await this.networkHost().catch(() => undefined), c.name);
+      await fs.rm(containerDir(this.depot, c.name), { recursive: true, force: true });
+      return;
+    }
+    if (i.State.OOMKilled) await c.noteEvent('oom');
+    if (!i.State.Running) {
+      await fs.rm(c.initd.socketPath, { force: true });
+      await c.docker.start().catch((err) => { if (statusOf(err) !== 304) throw fromEngine(err, c.handle); });
+      await this.waitForInitd(c, c.docker);
+      if (this.network !== 'none') await c.rewire();
+      return;
+    }
+    if (c.state.ip) {
+      const restored = await ensureNetwork(await this.networkHost(), c.name, c.state.ip, c.state.netIn, c.state.netOut);
+      if (restored) this.warn(`restored ${restored} missing network rule(s) of container ${c.handle}`);
+    }
   }
 
   async capacity(): Promise<Capacity> {
@@ -491,6 +642,10 @@ export class DockerBackend implements Backend, ContainerHost {
     if (this.closed) return;
     this.closed = true;
     this.reaper?.close();
+    if (this.eventTimer) clearTimeout(this.eventTimer);
+    this.eventTimer = undefined;
+    this.eventStream?.destroy();
+    this.eventStream = undefined;
     const n = (openDepots.get(this.depot) ?? 1) - 1;
     if (n > 0) openDepots.set(this.depot, n);
     else {

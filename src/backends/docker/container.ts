@@ -3,12 +3,13 @@
 // Engine API is used for what lives outside the container (inspect, limits,
 // archives), iptables/tc for the network.
 
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import {
-  ContainerNotFoundError, GardenError, InvalidSpecError, ServiceUnavailableError,
+  ContainerNotFoundError, ExecutableNotFoundError, GardenError, InvalidSpecError, ServiceUnavailableError,
 } from '../../api/errors.js';
 import type { AttachOffsets, Container, ProcessIO, StreamInSpec, StreamOutSpec } from '../../api/garden.js';
 import type {
@@ -16,12 +17,12 @@ import type {
   PortMapping, ProcessSpec, Properties,
 } from '../../api/types.js';
 import { InitdClient, type SpawnSpec } from '../../initd/client.js';
-import { engine, statusOf } from './engine.js';
+import { engine, fromEngine, statusOf } from './engine.js';
 import type { GraceReaper } from './grace.js';
 import { cpuLimits, cpuShares, hostConfigLimits, memoryLimits } from './limits.js';
 import { cgroupDirs, cpuStat, diskUsage, memoryStat, networkStat, oomKills, pidStat } from './metrics.js';
 import {
-  addNetIn, addNetOut, allocatePort, hostVeth, setBandwidth, validateNetOut, type NetworkHost,
+  addNetIn, addNetOut, allocatePort, cleanupNetwork, hostVeth, setBandwidth, setupNetOut, validateNetOut, type NetworkHost,
 } from './network.js';
 import { DockerProcess } from './process.js';
 import { containerDir, type ContainerState, type StateWriter } from './state.js';
@@ -46,6 +47,10 @@ export interface ContainerHost {
   /** Throws ContainerNotFoundError when the handle is gone (destroyed). */
   assertLive(handle: string): void;
 }
+
+/** Ids of the backend's own helper processes (mkdir, tar): not the user's, not listed in info. */
+const HELPER_PREFIX = '.node-garden-';
+const helperId = () => `${HELPER_PREFIX}${randomBytes(6).toString('hex')}`;
 
 const RLIMIT_NAMES = ['as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'sigpending', 'stack'] as const;
 
@@ -98,6 +103,7 @@ export class DockerContainer implements Container {
     if (o && (cpuShares(o.cpu) > 0 || Number(o.memory?.limitInBytes ?? 0) > 0))
       throw new InvalidSpecError('per-process cgroup limits (overrideContainerLimits) are not supported by the docker backend');
     if (!spec.path) throw new InvalidSpecError('process path is empty');
+    if (spec.id?.startsWith(HELPER_PREFIX)) throw new InvalidSpecError(`process ids starting with ${HELPER_PREFIX} are reserved`);
     const rlimits: Record<string, number | bigint> = {};
     for (const k of RLIMIT_NAMES) if (spec.limits?.[k] !== undefined) rlimits[k] = spec.limits[k]!;
     const req: SpawnSpec = {
@@ -150,12 +156,14 @@ export class DockerContainer implements Container {
     let processIDs: string[] = [];
     if (i.State.Running) {
       try {
-        processIDs = (await this.initd.list()).filter((p) => p.running).map((p) => p.id);
+        processIDs = (await this.initd.list()).filter((p) => p.running && !p.id.startsWith(HELPER_PREFIX)).map((p) => p.id);
       } catch {
         // init-d is going away with the container
       }
       await this.noteOom(i.State.Pid);
     }
+    // PID 1 itself killed by the OOM killer: its cgroup is gone, the engine remembers.
+    if (i.State.OOMKilled) await this.noteEvent('oom');
     const net = Object.values(i.NetworkSettings?.Networks ?? {})[0];
     return {
       state: i.State.Running && !this.state.stopped ? 'active' : 'stopped',
@@ -171,16 +179,27 @@ export class DockerContainer implements Container {
     };
   }
 
+  /**
+   * The memory cgroup's OOM-kill counter (cgroup v1 memory.oom_control): it
+   * counts every process the OOM killer took in this container, whether or
+   * not anyone was watching the engine's event stream at the time.
+   */
   private async noteOom(pid: number): Promise<void> {
     if (this.state.events.includes('oom') || !pid) return;
+    let kills = 0;
     try {
-      if ((await oomKills(await cgroupDirs(pid))) > 0) {
-        this.state.events.push('oom');
-        await this.save();
-      }
+      kills = await oomKills(await cgroupDirs(pid));
     } catch {
-      // the process is gone
+      return; // the process is gone
     }
+    if (kills > 0) await this.noteEvent('oom');
+  }
+
+  /** Records a Garden event ("oom") once; persisted, so a restarted backend still reports it. */
+  async noteEvent(event: string): Promise<void> {
+    if (this.state.events.includes(event)) return;
+    this.state.events.push(event);
+    await this.save();
   }
 
   async metrics(): Promise<Metrics> {
@@ -254,6 +273,27 @@ export class DockerContainer implements Container {
   }
 
   // ---- network ----
+
+  /**
+   * Rebuilds every rule of the container for its current address and veth
+   * (after the engine restarted it): net-out chain and rules, net-in
+   * mappings on their same host ports, bandwidth shaping.
+   */
+  async rewire(): Promise<void> {
+    const i = await this.inspect();
+    const ip = Object.values(i.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? '';
+    const host = await this.host.networkHost();
+    await cleanupNetwork(host, this.name);
+    this.state.ip = ip;
+    if (ip) {
+      await setupNetOut(host, this.name, ip);
+      await addNetOut(this.name, this.state.netOut);
+      for (const m of this.state.netIn) await addNetIn(host, this.name, ip, m);
+      const bw = this.state.limits.bandwidth;
+      if (bw && Number(bw.rateInBytesPerSecond ?? 0) > 0) await this.applyBandwidth(bw);
+    }
+    await this.save();
+  }
 
   private ip(): string {
     if (!this.state.ip) throw new InvalidSpecError(`container ${this.handle} has no network`);
@@ -341,7 +381,7 @@ export class DockerContainer implements Container {
   private async mkdirAs(dir: string, user: string | undefined): Promise<void> {
     let proc;
     try {
-      proc = await this.initd.spawn({ path: 'mkdir', args: ['-p', dir], ...(user ? { user } : {}) });
+      proc = await this.initd.spawn({ id: helperId(), path: 'mkdir', args: ['-p', dir], ...(user ? { user } : {}) });
     } catch (err) {
       if (err instanceof ServiceUnavailableError) return; // stopped container: the archive API still works
       throw err;
@@ -354,19 +394,114 @@ export class DockerContainer implements Container {
     if (code !== 0) throw new GardenError(`cannot create ${dir}: ${Buffer.concat(errText).toString().trim()}`, 'stream_in_failed');
   }
 
+  /**
+   * A tar of `path` as `user` reads it (Garden's semantics: a path ending in
+   * "/" streams the directory's contents, otherwise the entry itself under
+   * its base name). Root reads through the Engine's archive API (which reads
+   * as host root, and works on a container that is not running); any other
+   * user gets the container's own `tar` run as that user through init-d, so
+   * the kernel applies that user's permissions: what they cannot read fails
+   * the stream instead of being handed out.
+   */
   async streamOut(spec: StreamOutSpec): Promise<Readable> {
     this.use();
     if (!spec.path) throw new InvalidSpecError('stream-out path is empty');
+    if (await this.isRoot(spec.user)) return this.archiveOut(spec.path);
+    return this.tarOutAs(spec.path, spec.user!);
+  }
+
+  private async isRoot(user: string | undefined): Promise<boolean> {
+    if (!user || user === 'root' || user === '0' || /^(root|0):/.test(user)) return true;
+    return resolveOwner(user, await this.readEtc('passwd'), await this.readEtc('group')).uid === 0;
+  }
+
+  private async archiveOut(p: string): Promise<Readable> {
     try {
-      return (await this.docker.getArchive({ path: spec.path })) as unknown as Readable;
+      return (await this.docker.getArchive({ path: p.endsWith('/') ? `${p}.` : p })) as unknown as Readable;
     } catch (err) {
       if (statusOf(err) === 404) {
         const msg = String((err as { json?: { message?: string } }).json?.message ?? '');
         if (/no such container/i.test(msg)) throw new ContainerNotFoundError(this.handle);
-        throw new GardenError(`stream-out: ${spec.path} does not exist`, 'path_not_found');
+        throw new GardenError(`stream-out: ${p} does not exist`, 'path_not_found');
       }
-      throw await engine(() => Promise.reject(err)).catch((e) => e);
+      throw fromEngine(err, this.handle);
     }
+  }
+
+  private async tarOutAs(p: string, user: string): Promise<Readable> {
+    const contents = p.endsWith('/');
+    const dir = contents ? p : path.posix.dirname(p);
+    let base = contents ? '.' : path.posix.basename(p);
+    if (base.startsWith('-')) base = `./${base}`;
+    let proc;
+    try {
+      proc = await this.initd.spawn({ id: helperId(), path: 'tar', args: ['-c', '-f', '-', '-C', dir, base], user, dir: '/' });
+    } catch (err) {
+      if (err instanceof ExecutableNotFoundError)
+        throw new GardenError(`stream-out as ${user} needs tar in the container's image`, 'stream_out_failed');
+      throw err;
+    }
+    proc.stdin.end();
+    const errText: Buffer[] = [];
+    proc.stderr.on('data', (d: Buffer) => { if (errText.length < 64) errText.push(d); });
+    const failure = (code: number) => {
+      const why = Buffer.concat(errText).toString().trim().split('\n').filter((l) => !/error exit delayed/.test(l)).join('; ');
+      if (/no such file or directory/i.test(why)) return new GardenError(`stream-out: ${p} does not exist`, 'path_not_found');
+      return new GardenError(`stream-out of ${p} as ${user} failed (tar exit ${code}): ${why}`, 'stream_out_failed');
+    };
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    proc.stdout.pipe(out, { end: false });
+    const ended = (r: Readable) => new Promise<void>((resolve) => {
+      r.once('end', resolve);
+      r.once('close', resolve);
+    });
+    // Settles once tar exited and every byte of its output and errors was read.
+    let settled = false;
+    const finished = Promise.all([proc.wait(), ended(proc.stdout), ended(proc.stderr)]).then(([c]) => c).finally(() => (settled = true));
+    let handedOut = false;
+    finished.then((c) => {
+      if (!handedOut) return;
+      if (c === 0) out.end();
+      else out.destroy(failure(c));
+    }, (err: Error) => {
+      if (handedOut) out.destroy(err);
+    });
+    // A consumer that stops reading: the tar goes too.
+    out.once('close', () => {
+      proc.stdout.resume(); // drained, so init-d can deliver the exit
+      if (!settled) this.initd.signal(proc.id, 'SIGKILL').catch(() => {});
+    });
+    // Small trees are read whole before we answer, so their errors reject
+    // here; a failure later in a big one destroys the stream with the error.
+    await Promise.race([
+      finished.catch(() => {}),
+      new Promise<void>((resolve) => {
+        let seen = 0;
+        const onData = (d: Buffer) => {
+          seen += d.length;
+          if (seen < 256 << 10) return;
+          proc.stdout.off('data', onData);
+          resolve();
+        };
+        proc.stdout.on('data', onData);
+      }),
+    ]);
+    if (settled) {
+      let c: number;
+      try {
+        c = await finished;
+      } catch (err) {
+        out.destroy();
+        throw err;
+      }
+      if (c !== 0) {
+        out.destroy();
+        throw failure(c);
+      }
+      out.end();
+    }
+    handedOut = true;
+    return out;
   }
 
   // ---- grace time, properties ----

@@ -1,8 +1,10 @@
 // Rootfs resolution: Garden's image URI (or the deprecated rootfs path) to a
 // local Docker image. `docker:///repo#tag` and `docker://registry/repo#tag`
 // name an image (pulled when missing); a plain image reference is used as is;
-// a directory or a tarball on the host is imported once and cached as a
-// local image tagged by a hash of its path, size and mtime.
+// a directory or a tarball on the host is imported once and cached by
+// content: a local image tagged with the tarball's sha256, or a directory
+// tree's digest (paths, modes, owners, sizes, mtimes), so a changed rootfs
+// is imported again and two copies of one are imported once.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,6 +26,7 @@ export interface ResolvedImage {
 
 export class ImageResolver {
   private inflight = new Map<string, Promise<ResolvedImage>>();
+  private digests = new Map<string, string>();
 
   constructor(private readonly docker: Dockerode, private readonly defaultRootfs: string | undefined) {}
 
@@ -73,7 +76,7 @@ export class ImageResolver {
     } catch {
       throw new InvalidSpecError(`rootfs not found: ${p}`);
     }
-    const tag = createHash('sha256').update(path.resolve(p)).update(`\0${st.size}\0${st.mtimeMs}\0${st.ino}`).digest('hex').slice(0, 20);
+    const tag = st.isDirectory() ? await treeDigest(p) : await this.fileDigest(p, st);
     const ref = `${IMPORT_REPO}:${tag}`;
     try {
       return await this.inspect(ref);
@@ -95,6 +98,42 @@ export class ImageResolver {
     if (tar && tar.exitCode !== 0) throw new InvalidSpecError(`import ${p}: tar failed`);
     return this.inspect(ref);
   }
+
+  /** sha256 of a tarball's bytes, remembered while its path, size, mtime and inode stay the same. */
+  private async fileDigest(p: string, st: { size: number; mtimeMs: number; ino: number }): Promise<string> {
+    const key = `${path.resolve(p)}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+    let digest = this.digests.get(key);
+    if (!digest) {
+      const h = createHash('sha256');
+      for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+      digest = `tar-${h.digest('hex').slice(0, 40)}`;
+      this.digests.set(key, digest);
+    }
+    return digest;
+  }
+}
+
+/**
+ * A digest of a directory tree's content as the import would see it: every
+ * entry's relative path, type, mode, owner, size, mtime and link target (a
+ * changed file changes its size or mtime). Where the tree lives does not
+ * count, so two copies of one rootfs share one image.
+ */
+export async function treeDigest(root: string): Promise<string> {
+  const h = createHash('sha256');
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await fs.readdir(path.join(root, rel))).sort();
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, r);
+      const st = await fs.lstat(full);
+      const link = st.isSymbolicLink() ? await fs.readlink(full) : '';
+      h.update(`${r}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.isDirectory() ? 0 : st.size}\0${Math.trunc(st.mtimeMs)}\0${link}\0${st.rdev}\n`);
+      if (st.isDirectory()) await walk(r);
+    }
+  };
+  await walk('');
+  return `dir-${h.digest('hex').slice(0, 40)}`;
 }
 
 /** docker:///repo#tag -> repo:tag; docker://registry/repo#tag -> registry/repo:tag. */

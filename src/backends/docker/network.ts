@@ -147,13 +147,50 @@ export async function addNetOut(name: string, rules: NetOutRule[]): Promise<void
   }
 }
 
+/** The three rules of one net-in mapping: [table, chain, rule, insert?]. */
+function netInRules(host: NetworkHost, name: string, ip: string, m: PortMapping): Array<[string, string, string[], boolean]> {
+  return [
+    ['nat', NAT_CHAIN, ['-p', 'tcp', '--dport', String(m.hostPort), ...comment(name), '-j', 'DNAT', '--to-destination', `${ip}:${m.containerPort}`], false],
+    ['nat', NAT_POST_CHAIN, ['-s', '127.0.0.0/8', '-d', `${ip}/32`, '-p', 'tcp', '--dport', String(m.containerPort), ...comment(name), '-j', 'MASQUERADE'], false],
+    // Connections from other hosts are forwarded; Docker's FORWARD policy would drop them.
+    ['filter', host.forwardChain, ['-d', `${ip}/32`, '-p', 'tcp', '--dport', String(m.containerPort), ...comment(name), '-j', 'ACCEPT'], true],
+  ];
+}
+
 export async function addNetIn(host: NetworkHost, name: string, ip: string, m: PortMapping): Promise<void> {
   await ensureNat(host.bridge);
-  const dst = `${ip}:${m.containerPort}`;
-  await ipt('nat', ['-A', NAT_CHAIN, '-p', 'tcp', '--dport', String(m.hostPort), ...comment(name), '-j', 'DNAT', '--to-destination', dst]);
-  await ipt('nat', ['-A', NAT_POST_CHAIN, '-s', '127.0.0.0/8', '-d', `${ip}/32`, '-p', 'tcp', '--dport', String(m.containerPort), ...comment(name), '-j', 'MASQUERADE']);
-  // Connections from other hosts are forwarded; Docker's FORWARD policy would drop them.
-  await ipt('filter', ['-I', host.forwardChain, '-d', `${ip}/32`, '-p', 'tcp', '--dport', String(m.containerPort), ...comment(name), '-j', 'ACCEPT']);
+  for (const [table, chain, rule, insert] of netInRules(host, name, ip, m)) await ipt(table, [insert ? '-I' : '-A', chain, ...rule]);
+}
+
+/**
+ * Puts back whatever of a container's rules is missing (after a host-side
+ * flush, say): net-in mappings rule by rule, the net-out chain whole.
+ * Returns how many pieces were restored.
+ */
+export async function ensureNetwork(host: NetworkHost, name: string, ip: string, netIn: PortMapping[], netOut: NetOutRule[]): Promise<number> {
+  let restored = 0;
+  if (netIn.length) {
+    natReady = undefined; // the shared chains may have gone too
+    await ensureNat(host.bridge);
+  }
+  for (const m of netIn) {
+    for (const [table, chain, rule, insert] of netInRules(host, name, ip, m)) {
+      if (await exists(table, ['-C', chain, ...rule])) continue;
+      await ipt(table, [insert ? '-I' : '-A', chain, ...rule]);
+      restored++;
+    }
+  }
+  const chain = outChain(name);
+  const jumps = [host.forwardChain, 'INPUT'].map((parent) => [parent, ['-s', `${ip}/32`, ...comment(name), '-j', chain]] as const);
+  let whole = await exists('filter', ['-C', chain, '-j', 'REJECT', '--reject-with', 'icmp-port-unreachable']);
+  for (const [parent, rule] of jumps) whole &&= await exists('filter', ['-C', parent, ...rule]);
+  if (!whole) {
+    for (const [parent, rule] of jumps) await ipt('filter', ['-D', parent, ...rule]).catch(() => {});
+    await setupNetOut(host, name, ip);
+    await addNetOut(name, netOut);
+    restored++;
+  }
+  return restored;
 }
 
 /** Removes every rule and chain made for this container name. */
