@@ -19,7 +19,9 @@ namespace {
 // die of them as we would have.
 constexpr int kFatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 constexpr size_t kChunk = 64u << 10;
-constexpr int kDrainMs = 200;  // after the exit: how long the last output may take
+// After the exit: how long the pty may stay silent before we stop waiting for
+// its last output (EIO normally ends it first; a loaded machine flushes late).
+constexpr int kDrainMs = 2000;
 
 // Our stdin in raw mode for as long as this lives (libuv's raw mode, as the
 // Node CLI's setRawMode(true)).
@@ -184,6 +186,7 @@ bool run_session(Attachment& proc, Fd master, Fd signals, int& code, std::string
     if (out.empty() && master_open && (pf[kMaster].revents & (POLLIN | POLLERR | POLLHUP))) {
       ssize_t n = out.fill(master.get());
       if (n == 0 || (n < 0 && !again(errno))) master_open = false;  // EIO: the terminal is closed
+      if (n > 0 && exited) deadline = now_ms() + kDrainMs;
       if (!stdout_ok) out.clear();
     }
     if (!out.empty() && pf[kStdout].revents) {

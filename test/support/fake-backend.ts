@@ -315,6 +315,8 @@ export class FakeBackend implements Backend {
   destroyed: string[] = [];
   /** Called when a destroy has begun (before its delay), so tests can sequence on it. */
   onDestroyStart?: (handle: string) => void;
+  /** When set, destroys also wait for it: a test holds a destroy open as long as it needs. */
+  destroyGate?: Promise<void>;
   private nextHandle = 1;
 
   async ping(): Promise<void> {
@@ -338,6 +340,7 @@ export class FakeBackend implements Backend {
     if (!c) throw new ContainerNotFoundError(handle);
     this.onDestroyStart?.(handle);
     if (this.destroyDelayMs) await new Promise((r) => setTimeout(r, this.destroyDelayMs));
+    if (this.destroyGate) await this.destroyGate;
     c.kill();
     this.containers_.delete(handle);
     this.destroyed.push(handle);

@@ -237,10 +237,15 @@ test('concurrent destroy: second gets "already being destroyed"', async (t) => {
   const { backend, server, target } = await start();
   t.teardown(() => server.close());
   await backend.create({ handle: 'd' });
-  backend.destroyDelayMs = 200;
-  // The second destroy starts only once the first is under way in the backend.
+  // The first destroy is held open until the second has been answered.
+  let release!: () => void;
+  backend.destroyGate = new Promise<void>((r) => (release = r));
   const started = new Promise<void>((r) => (backend.onDestroyStart = () => r()));
-  const [a, b] = await Promise.all([exchange(target, req('DELETE', '/containers/d')), started.then(() => exchange(target, req('DELETE', '/containers/d')))]);
+  const first = exchange(target, req('DELETE', '/containers/d'));
+  await started;
+  const b = await exchange(target, req('DELETE', '/containers/d'));
+  release();
+  const a = await first;
   t.regex(a, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\n\{\}\n$/);
   t.regex(b, /^HTTP\/1\.1 500 [\s\S]*"Message":"container already being destroyed"/);
   t.regex(await exchange(target, req('DELETE', '/containers/d')), /^HTTP\/1\.1 404 [\s\S]*"Type":"ContainerNotFoundError"/);
