@@ -15,6 +15,57 @@ export type Address = { socketPath: string } | { host: string; port: number };
 
 const CONNECT_TIMEOUT_MS = 2000;
 
+/**
+ * Read buffers for bulk streams (process output), carved from slabs. By
+ * default node:net reads at most 64 KiB per syscall into a freshly allocated
+ * buffer; for output streams that is one allocation, one JS callback and one
+ * TCP window update per 64 KiB, and fresh memory is what costs most. Here
+ * each read may fill the rest of the current slab and its bytes are handed
+ * out as a view of it. The bytes are never reused, so whoever receives a
+ * chunk may keep it; a kept chunk keeps its slab alive, so small reads are
+ * copied out instead and the slab space reused.
+ */
+const SLAB_BYTES = 256 * 1024;
+const MIN_READ = 64 * 1024;
+const COPY_BELOW = 16 * 1024;
+
+class SlabReader {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private at = 0;
+
+  /** Where the next read lands. */
+  next = (): Buffer => {
+    if (this.slab.length - this.at < MIN_READ) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.at = 0;
+    }
+    return this.slab.subarray(this.at);
+  };
+
+  /** The `n` bytes just read into `buf` (the last `next()`), as a chunk to hand out. */
+  take(n: number, buf: Buffer): Buffer {
+    if (n < COPY_BELOW) return Buffer.from(buf.subarray(0, n));
+    this.at += n;
+    return buf.subarray(0, n);
+  }
+}
+
+/** A hijacked connection after the response head. */
+export interface Hijacked {
+  socket: Socket;
+  /** Bytes that came after the head. */
+  leftover: Buffer;
+}
+
+/**
+ * A hijacked bulk connection: what follows the head is delivered to the
+ * handler set with `onData` (while the socket is not paused; a handler that
+ * returns false pauses it, `socket.resume()` continues). No 'data' events.
+ */
+export interface BulkHijacked extends Hijacked {
+  onData(handler: (chunk: Buffer) => boolean): void;
+}
+
 /** `unix:///path/to.sock` or `tcp://host:port` (also `host:port`, `/path`). */
 export function parseAddress(url: string): Address {
   if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
@@ -114,7 +165,16 @@ export class Connection {
    * A hijacked request: sends the head (and body), reads the response head,
    * then hands over the socket with whatever followed the head.
    */
-  hijack(route: RouteName, opts: RequestOptions = {}): Promise<{ socket: Socket; leftover: Buffer }> {
+  hijack(route: RouteName, opts: RequestOptions = {}): Promise<Hijacked> {
+    return this.open(route, opts, false);
+  }
+
+  /** hijack() for a connection that only brings bulk bytes (Stdout, Stderr). */
+  hijackBulk(route: RouteName, opts: RequestOptions = {}): Promise<BulkHijacked> {
+    return this.open(route, opts, true) as Promise<BulkHijacked>;
+  }
+
+  private open(route: RouteName, opts: RequestOptions, bulk: boolean): Promise<Hijacked | BulkHijacked> {
     const { method, path } = this.target(route, opts);
     const body = typeof opts.body === 'string' ? Buffer.from(opts.body) : null;
     let head = `${method} ${path} HTTP/1.1\r\nHost: api\r\nUser-Agent: node-garden\r\n`;
@@ -122,9 +182,17 @@ export class Connection {
     else if (route !== 'Attach') head += 'Content-Type: application/json\r\n';
     head += '\r\n';
     return new Promise((resolve, reject) => {
+      // Bulk: reads go through `onread` (slab buffers); the head parser is
+      // the first consumer, then the caller's handler.
+      let consume: (chunk: Buffer) => boolean = (chunk) => (onData(chunk), true);
+      let onread: net.OnReadOpts | undefined;
+      if (bulk) {
+        const slabs = new SlabReader();
+        onread = { buffer: slabs.next, callback: (n, buf) => consume(slabs.take(n, buf as Buffer)) };
+      }
       const socket = 'socketPath' in this.address
-        ? net.connect(this.address.socketPath)
-        : net.connect(this.address.port, this.address.host);
+        ? net.connect({ path: this.address.socketPath, onread })
+        : net.connect({ port: this.address.port, host: this.address.host, onread });
       const timer = setTimeout(() => socket.destroy(new GardenError(`connect timeout after ${CONNECT_TIMEOUT_MS}ms`)), CONNECT_TIMEOUT_MS);
       let buf = Buffer.alloc(0);
       let settled = false;
@@ -160,7 +228,9 @@ export class Connection {
           socket.removeListener('error', fail);
           socket.removeAllListeners('close');
           socket.pause();
-          resolve({ socket, leftover: rest });
+          if (!bulk) return resolve({ socket, leftover: rest });
+          consume = () => false; // paused: nothing arrives before onData
+          resolve({ socket, leftover: rest, onData: (handler) => { consume = handler; } });
           return;
         }
         // An error answer: framed by Content-Length (or read to close).
@@ -170,7 +240,7 @@ export class Connection {
         socket.destroy();
         reject(errorFrom(h.status, len >= 0 ? rest.subarray(0, len) : rest));
       };
-      socket.on('data', onData);
+      if (!bulk) socket.on('data', onData);
       socket.once('end', () => {
         const end = headEnd(buf);
         if (end >= 0 && !settled) {

@@ -159,24 +159,25 @@ export class ClientProcess implements Process {
 export async function openOutput(
   conn: Connection, route: 'Stdout' | 'Stderr', handle: string, pid: string, streamId: string, sink: NonNullable<ProcessIO['stdout']>,
 ): Promise<{ done: Promise<void> }> {
-  const { socket, leftover } = await conn.hijack(route, { params: { handle, pid, streamid: streamId } });
+  const { socket, leftover, onData } = await conn.hijackBulk(route, { params: { handle, pid, streamid: streamId } });
   const done = new Promise<void>((resolve, reject) => {
     let pending = 0;
     let ended = false;
     const maybeDone = () => { if (ended && pending === 0) resolve(); };
-    const write = (chunk: Buffer) => {
+    const written = () => { pending--; maybeDone(); };
+    const resume = () => socket.resume();
+    // Returns false (which pauses the socket) while the sink is full.
+    const write = (chunk: Buffer): boolean => {
       pending++;
-      const ok = sink.write(chunk, () => { pending--; maybeDone(); });
-      if (!ok) {
-        socket.pause();
-        sink.once('drain', () => socket.resume());
-      }
+      if (sink.write(chunk, written)) return true;
+      sink.once('drain', resume);
+      return false;
     };
-    socket.on('data', write);
-    if (leftover.length) socket.unshift(leftover);
+    onData(write);
     socket.on('end', () => { ended = true; maybeDone(); });
     socket.on('error', (err) => reject(new GardenError(`${route.toLowerCase()} stream failed: ${err.message}`)));
     socket.on('close', () => { if (!ended) reject(new GardenError(`${route.toLowerCase()} stream closed unexpectedly`)); });
+    if (leftover.length && !write(leftover)) return;
     socket.resume();
   });
   done.catch(() => {});

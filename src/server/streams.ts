@@ -4,6 +4,14 @@
 // straight to that socket with backpressure (a slow reader slows the
 // process; nothing is dropped), and ends the socket once the attachment is
 // over and everything captured before that has been written.
+//
+// Throughput: the backend hands over output in socket-read-sized chunks
+// (~64 KiB), often many in one event-loop turn. Writing each one with its own
+// syscall costs more than the bytes (on TCP every send pushes segments and
+// ACKs through the stack), so the chunks of one turn are gathered with
+// cork() and leave in one writev when the turn's I/O is done (setImmediate).
+// Up to WRITE_AHEAD bytes may wait in the socket before the backend is held
+// back; that bounds the memory per stream.
 
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -22,6 +30,9 @@ export interface SinkOptions {
 
 type Callback = (err?: Error | null) => void;
 
+/** Bytes queued in a reader's socket before the backend's writes are held. */
+const WRITE_AHEAD = 1024 * 1024;
+
 export class OutputSink extends Writable {
   private socket: Socket | null = null;
   private pending: Buffer[] = [];
@@ -35,6 +46,13 @@ export class OutputSink extends Writable {
   private unclaimed = false;
   private consumed = false;
   private unclaimedTimer: NodeJS.Timeout;
+  /** An uncork is scheduled for the current socket. */
+  private batching = false;
+  private readonly flushBatch = (): void => {
+    this.batching = false;
+    const socket = this.socket;
+    if (socket && !socket.destroyed) socket.uncork();
+  };
 
   constructor(private readonly opts: SinkOptions) {
     super({ highWaterMark: 64 * 1024 });
@@ -69,8 +87,17 @@ export class OutputSink extends Writable {
   }
 
   private deliver(chunk: Buffer, cb: Callback | null): void {
-    if (this.socket) {
-      if (this.socket.write(chunk) || !cb) cb?.();
+    const socket = this.socket;
+    if (socket) {
+      if (!this.batching) {
+        // Gather this turn's chunks into one writev (see the top of the file).
+        this.batching = true;
+        socket.cork();
+        setImmediate(this.flushBatch);
+      }
+      socket.write(chunk);
+      if (!cb) return;
+      if (socket.writableLength < WRITE_AHEAD) cb();
       else this.hold(cb, chunk.length);
       return;
     }
@@ -132,6 +159,9 @@ export class OutputSink extends Writable {
       return;
     }
     clearTimeout(this.unclaimedTimer);
+    // Writes are gathered here already; the last bytes before a pause or the
+    // end should not wait for an ACK (Go's server sets TCP_NODELAY too).
+    socket.setNoDelay(true);
     socket.on('error', () => {});
     socket.resume(); // nothing more comes from the client; notice its close
     const buffered = this.pending;
@@ -143,10 +173,14 @@ export class OutputSink extends Writable {
       return;
     }
     this.socket = socket;
-    const ok = socket.write(Buffer.concat([head, ...buffered]));
+    // Head and buffered output in one writev, without copying them together.
+    socket.cork();
+    socket.write(head);
+    for (const b of buffered) socket.write(b);
+    socket.uncork();
     socket.on('drain', () => this.release());
     socket.on('close', () => this.gone(socket));
-    if (ok) this.release();
+    if (socket.writableLength < WRITE_AHEAD) this.release();
   }
 
   private gone(socket: Socket): void {

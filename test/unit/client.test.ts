@@ -210,6 +210,45 @@ for (const transport of ['unix', 'tcp'] as const) {
     await t.throwsAsync(async () => { for await (const _ of broken) { /* drain */ } });
   });
 
+  test(`${transport}: bulk output: exact bytes into a slow sink that keeps every chunk, backpressure reaches the process`, async (t) => {
+    const { backend, client } = await setup(t, transport);
+    const c = await client.create({ handle: 'bulk' });
+    // Distinct bytes everywhere (no zeros), so reused or overwritten read memory would show.
+    // 24 MB: more than every buffer on the way (kernel socket buffers included).
+    const script = 'seq 1000000 3999999; seq 1 50 >&2';
+    const chunks: Buffer[] = [];
+    let gate: (() => void) | null = null;
+    let held = true;
+    const stdout = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk);
+        if (held) gate = cb; // nothing is taken until the gate opens
+        else if (chunks.length % 7 === 0) setTimeout(cb, 1); // then a slow reader
+        else cb();
+      },
+    });
+    const stderr = collector();
+    const p = await c.run({ id: 'seq', path: 'sh', args: ['-c', script] }, { stdout, stderr });
+    const fp = backend.containers_.get('bulk')!.processes.get('seq') as FakeProcess;
+    await new Promise((r) => setTimeout(r, 700));
+    t.is(fp.exitCode, null, 'the process is held back by the sink that takes nothing');
+    held = false;
+    (gate as (() => void) | null)?.();
+    t.is(await p.wait(), 0);
+    const got = Buffer.concat(chunks).toString('latin1');
+    t.is(got.length, 3000000 * 8);
+    // Compared in slices, yielding in between: other tests share this event loop.
+    let mismatch = -1;
+    for (let from = 0; from < 3000000 && mismatch < 0; from += 100000) {
+      const want = Array.from({ length: 100000 }, (_, k) => `${1000000 + from + k}\n`).join('');
+      if (got.slice(from * 8, (from + 100000) * 8) !== want) mismatch = from;
+      await new Promise((r) => setImmediate(r));
+    }
+    t.is(mismatch, -1, 'stdout byte for byte');
+    t.is(stderr.text(), Array.from({ length: 50 }, (_, k) => `${k + 1}\n`).join(''));
+  });
+
   test(`${transport}: many concurrent processes and streams`, async (t) => {
     const { client } = await setup(t, transport);
     const c = await client.create({ handle: 'm' });
