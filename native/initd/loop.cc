@@ -629,8 +629,7 @@ void Loop::op_spawn(Conn* c, const SpawnRequest& req) {
   if (p->stdin_fd >= 0) {
     fcntl(p->stdin_fd, F_SETFL, fcntl(p->stdin_fd, F_GETFL) | O_NONBLOCK);
     p->stdin_watch.target = p;
-    watch_fd(p->stdin_fd, &p->stdin_watch, 0);
-    p->stdin_watched = true;
+    p->stdin_watched = false;  // watched only while there is something to write
   }
   by_pid_[pid] = p;
   procs_[id] = std::move(proc);
@@ -756,11 +755,21 @@ void Loop::write_stdin(Process* p) {
     p->stdin_buf.erase(0, static_cast<size_t>(w));
   }
   if (p->stdin_fd >= 0 && p->stdin_buf.empty() && p->stdin_close) {
-    epoll_ctl(epfd_, EPOLL_CTL_DEL, p->stdin_fd, nullptr);
+    if (p->stdin_watched) epoll_ctl(epfd_, EPOLL_CTL_DEL, p->stdin_fd, nullptr);
     close_fd(p->stdin_fd);
     p->stdin_watched = false;
   } else if (p->stdin_fd >= 0) {
-    modify_fd(p->stdin_fd, &p->stdin_watch, p->stdin_buf.empty() ? 0u : uint32_t{EPOLLOUT});
+    // EPOLLERR/EPOLLHUP are reported even with no events requested: a pipe
+    // whose reader closed it would wake us forever. Watch only while writing.
+    if (p->stdin_buf.empty()) {
+      if (p->stdin_watched) epoll_ctl(epfd_, EPOLL_CTL_DEL, p->stdin_fd, nullptr);
+      p->stdin_watched = false;
+    } else if (!p->stdin_watched) {
+      watch_fd(p->stdin_fd, &p->stdin_watch, EPOLLOUT);
+      p->stdin_watched = true;
+    } else {
+      modify_fd(p->stdin_fd, &p->stdin_watch, EPOLLOUT);
+    }
   }
   // Connections paused on a full stdin buffer may read again.
   for (Conn* c : p->attached) update_conn_events(c);
@@ -788,10 +797,13 @@ void Loop::read_output(Process* p, int s) {
     }
     close_output(p, s);  // EOF, or EIO on a pty whose terminal side closed
   }
+  // Paused streams leave the epoll set: EPOLLHUP would be reported even with
+  // no events asked for, and wake us in a loop while the ring is full.
   bool want = st.fd >= 0 && st.ring.room() > 0;
   if (st.fd >= 0 && want != st.reading) {
     st.reading = want;
-    modify_fd(st.fd, &st.watch, want ? uint32_t{EPOLLIN} : 0u);
+    if (want) watch_fd(st.fd, &st.watch, EPOLLIN);
+    else epoll_ctl(epfd_, EPOLL_CTL_DEL, st.fd, nullptr);
   }
   for (Conn* c : std::vector<Conn*>(p->attached)) flush(c);
 }
@@ -799,7 +811,7 @@ void Loop::read_output(Process* p, int s) {
 void Loop::close_output(Process* p, int s) {
   Stream& st = p->out[s - 1];
   if (st.fd >= 0) {
-    epoll_ctl(epfd_, EPOLL_CTL_DEL, st.fd, nullptr);
+    if (st.reading) epoll_ctl(epfd_, EPOLL_CTL_DEL, st.fd, nullptr);
     close_fd(st.fd);
   }
   st.reading = false;
@@ -816,7 +828,7 @@ void Loop::after_progress(Process* p) {
     st.ring.release(keep);
     if (st.fd >= 0 && !st.reading && st.ring.room() > 0) {
       st.reading = true;
-      modify_fd(st.fd, &st.watch, EPOLLIN);
+      watch_fd(st.fd, &st.watch, EPOLLIN);
     }
   }
 }
@@ -846,7 +858,8 @@ void Loop::on_exit(Process* p, int status) {
     for (int s = 1; s <= 2; s++)
       if (p->out[s - 1].fd >= 0) read_output(p, s);
     if (p->stdin_fd >= 0) {
-      epoll_ctl(epfd_, EPOLL_CTL_DEL, p->stdin_fd, nullptr);
+      if (p->stdin_watched) epoll_ctl(epfd_, EPOLL_CTL_DEL, p->stdin_fd, nullptr);
+      p->stdin_watched = false;
       close_fd(p->stdin_fd);
       p->stdin_buf.clear();
     }

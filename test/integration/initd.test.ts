@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -368,4 +369,26 @@ test('direct io with a tty hands back the pty master', async (t) => {
   stream.destroy();
   t.regex(out, /11 77\r\n/);
   t.regex(out, /22 88\r\n/);
+});
+
+test('init-d idles while a process has closed its stdin or stopped reading output', async (t) => {
+  const env = await startInitd();
+  try {
+    const pid1 = Number(execFileSync('pgrep', ['-P', String(env.child.pid)]).toString().trim());
+    const cpu = () => {
+      const f = readFileSync(`/proc/${pid1}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks
+    };
+    // One closes its stdin while we hold it open; one fills its output buffer and exits while nobody reads.
+    const a = await env.client.spawn({ path: 'sh', args: ['-c', 'exec 0<&-; sleep 1'] });
+    const b = await env.client.spawn({ id: 'full', path: 'sh', args: ['-c', 'head -c 4000000 /dev/zero; sleep 1'] });
+    b.detach();
+    await sleep(200);
+    const before = cpu();
+    await sleep(700);
+    t.true(cpu() - before <= 10, `init-d used ${cpu() - before} ticks in 0.7 s`);
+    t.is(await a.wait(), 0);
+  } finally {
+    await env.stop();
+  }
 });
