@@ -100,7 +100,21 @@ export class Attachment {
     );
   }
 
+  // Messages are handled in arrival order, and a resize is applied before the
+  // stdin that follows it (a client resizing and then typing expects that).
+  private queued: ProcessPayloadT[] = [];
+  private resizing = false;
+
   private dispatch(msg: ProcessPayloadT): void {
+    this.queued.push(msg);
+    this.drainQueue();
+  }
+
+  private drainQueue(): void {
+    while (this.queued.length && !this.resizing) this.handle(this.queued.shift()!);
+  }
+
+  private handle(msg: ProcessPayloadT): void {
     const proc = this.process!;
     // The client has opened every stream it wants by now.
     this.streams.stdout.unclaim();
@@ -110,8 +124,13 @@ export class Attachment {
       const ws = msg.tty.windowSize;
       const spec: TTYSpec = ws ? { windowSize: { columns: clamp16(ws.columns), rows: clamp16(ws.rows) } } : {};
       // Via a promise so a backend that throws synchronously cannot crash us.
+      this.resizing = true;
       Promise.resolve().then(() => proc.setTTY(spec))
-        .catch((err: unknown) => this.log.debug({ err, processId: proc.id }, 'set-tty-failed'));
+        .catch((err: unknown) => this.log.debug({ err, processId: proc.id }, 'set-tty-failed'))
+        .finally(() => {
+          this.resizing = false;
+          this.drainQueue();
+        });
     } else if (msg.source !== undefined) {
       if (this.stdinEnded) return;
       if (msg.data !== undefined) {
