@@ -816,6 +816,7 @@ void Loop::close_output(Process* p, int s) {
   }
   st.reading = false;
   st.eof = true;
+  if (st.ring.size() == 0) st.ring.release(st.ring.end());  // frees the buffer of a stream that said nothing
 }
 
 // Bytes were delivered or a connection left: forget what nobody needs and

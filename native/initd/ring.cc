@@ -24,10 +24,10 @@ void Ring::grow(size_t need) {
 }
 
 int Ring::writable(iovec iov[2], size_t max) {
-  size_t n = std::min(room(), max);
-  if (n == 0) return 0;
-  if (buf_.size() < size() + n) grow(size() + n);
-  n = std::min(n, buf_.size() - size());
+  if (room() == 0 || max == 0) return 0;
+  // Grow only when full: a quiet stream keeps 16 KiB, a busy one doubles up to capacity.
+  if (buf_.size() == size()) grow(std::max(kMinAlloc, buf_.size() * 2));
+  size_t n = std::min({room(), max, buf_.size() - size()});
   if (n == 0) return 0;
   size_t at = end_ % buf_.size();
   size_t first = std::min(n, buf_.size() - at);
@@ -50,10 +50,7 @@ int Ring::readable(uint64_t from, size_t max, iovec iov[2]) const {
 
 void Ring::release(uint64_t offset) {
   lo_ = std::max(lo_, std::min(offset, end_));
-  if (lo_ == end_ && buf_.size() > kMinAlloc && end_ > 0) {
-    // Nothing kept: let an idle stream give its memory back.
-    std::vector<char>().swap(buf_);
-  }
+  if (lo_ == end_ && !buf_.empty()) std::vector<char>().swap(buf_);  // nothing kept: give the memory back
 }
 
 }  // namespace initd
