@@ -8,9 +8,8 @@
 // Never `--bridge=none`: that deletes the host's docker0.
 
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,63 +18,23 @@ import { ProcessNotFoundError, ServiceUnavailableError } from '../../src/api/err
 import type { DockerBackend, DockerContainer } from '../../src/backends/docker/index.js';
 import { LABEL_DEPOT } from '../../src/backends/docker/names.js';
 import { Sink, cleanupDepot, ensureTestImage, makeDepot, openBackend } from '../support/docker.js';
+import { PrivateDockerd } from '../support/dockerd.js';
 
-let dir: string;
-let bridge: string | undefined;
-let dockerd: ChildProcess | undefined;
+let engine: PrivateDockerd;
 let docker: Dockerode;
 let socketPath: string;
-const log: Buffer[] = [];
-
-async function startDockerd(): Promise<void> {
-  dockerd = spawn('dockerd', [
-    '-H', `unix://${socketPath}`, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'x'),
-    '--pidfile', path.join(dir, 'd.pid'), `--bridge=${bridge}`, '--iptables=false', '--ip-masq=false', '--shutdown-timeout=2',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  dockerd.stdout!.on('data', (d) => log.push(d));
-  dockerd.stderr!.on('data', (d) => log.push(d));
-  for (let i = 0; ; i++) {
-    try {
-      await docker.ping();
-      return;
-    } catch (err) {
-      if (i > 240 || dockerd.exitCode !== null) throw new Error(`dockerd did not start: ${Buffer.concat(log).toString().slice(-2000)}`, { cause: err });
-      await sleep(250);
-    }
-  }
-}
-
-async function stopDockerd(): Promise<void> {
-  if (!dockerd || dockerd.exitCode !== null) return;
-  const d = dockerd;
-  const exited = new Promise((r) => d.once('exit', r));
-  d.kill('SIGTERM');
-  const timer = setTimeout(() => d.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
+const startDockerd = () => engine.start();
+const stopDockerd = () => engine.stop();
 
 test.before(async () => {
-  dir = mkdtempSync('/tmp/nge-'); // short: containerd's socket lives below the exec root
-  chmodSync(dir, 0o711);
-  socketPath = path.join(dir, 'd.sock');
-  bridge = `nge${randomBytes(4).toString('hex')}`;
-  execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
-  execFileSync('ip', ['addr', 'add', '10.254.217.1/24', 'dev', bridge]);
-  execFileSync('ip', ['link', 'set', bridge, 'up']);
-  docker = new Dockerode({ socketPath });
+  engine = new PrivateDockerd('nge', '10.254.217.1/24');
+  ({ docker, socketPath } = engine);
   await startDockerd();
   ensureTestImage(socketPath);
 });
 
 test.after.always(async () => {
-  await stopDockerd();
-  if (dir) {
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(dir)).reverse();
-    for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  }
-  if (bridge) execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  await engine?.remove();
 });
 
 async function sh(c: DockerContainer, script: string) {

@@ -6,49 +6,26 @@
 // breaking the default engine; it gets a bridge of its own instead.
 
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import tar from 'tar-stream';
 import Dockerode from 'dockerode';
 import { ROOT_IS_HOST_ROOT, type DockerBackend, type DockerContainer } from '../../src/backends/docker/index.js';
 import { LABEL_DEPOT } from '../../src/backends/docker/names.js';
 import { Sink, cleanupDepot, ensureTestImage, makeDepot, openBackend } from '../support/docker.js';
+import { PrivateDockerd } from '../support/dockerd.js';
 
-let dir: string;
-let bridge: string | undefined;
-let dockerd: ChildProcess | undefined;
+let engine: PrivateDockerd;
 let docker: Dockerode;
 let socketPath: string;
 let depot: string;
 let backend: DockerBackend;
 
 test.before(async () => {
-  dir = mkdtempSync('/tmp/ngu-'); // short: containerd's socket lives below the exec root
-  chmodSync(dir, 0o711);
-  socketPath = path.join(dir, 'd.sock');
-  bridge = `ngu${randomBytes(4).toString('hex')}`;
-  execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
-  execFileSync('ip', ['addr', 'add', '10.254.213.1/24', 'dev', bridge]);
-  const log: Buffer[] = [];
-  dockerd = spawn('dockerd', [
-    '--userns-remap=default', '-H', `unix://${socketPath}`, '--data-root', path.join(dir, 'data'),
-    '--exec-root', path.join(dir, 'x'), '--pidfile', path.join(dir, 'd.pid'), `--bridge=${bridge}`, '--iptables=false', '--ip-masq=false',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  dockerd.stdout!.on('data', (d) => log.push(d));
-  dockerd.stderr!.on('data', (d) => log.push(d));
-  docker = new Dockerode({ socketPath });
-  for (let i = 0; ; i++) {
-    try {
-      await docker.ping();
-      break;
-    } catch (err) {
-      if (i > 240 || dockerd.exitCode !== null) throw new Error(`dockerd did not start: ${Buffer.concat(log).toString().slice(-2000)}`, { cause: err });
-      await sleep(250);
-    }
-  }
+  engine = new PrivateDockerd('ngu', '10.254.213.1/24', ['--userns-remap=default']);
+  ({ docker, socketPath } = engine);
+  await engine.start();
   ensureTestImage(socketPath);
   depot = makeDepot();
   backend = await openBackend(depot, { docker: { socketPath }, network: 'none' });
@@ -57,20 +34,7 @@ test.before(async () => {
 test.after.always(async () => {
   await backend?.close();
   if (depot) await cleanupDepot(depot, docker);
-  if (dockerd && dockerd.exitCode === null) {
-    const exited = new Promise((r) => dockerd!.once('exit', r));
-    dockerd.kill('SIGTERM');
-    const timer = setTimeout(() => dockerd!.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (dir) {
-    // Anything dockerd left mounted below its roots must go before the directory does.
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(dir)).reverse();
-    for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  }
-  if (bridge) execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  await engine?.remove();
 });
 
 async function sh(c: DockerContainer, script: string, user?: string) {
