@@ -6,7 +6,8 @@
         "native/addon/addon.cc",
         "native/addon/fdpass.cc",
         "native/addon/pty.cc",
-        "native/addon/nsspawn.cc"
+        "native/addon/nsspawn.cc",
+        "native/addon/heap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

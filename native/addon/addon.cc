@@ -167,6 +167,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitFdpass(env, exports);
   InitPty(env, exports);
   InitNsspawn(env, exports);
+  InitHeap(env, exports);
   return exports;
 }
 

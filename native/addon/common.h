@@ -90,6 +90,7 @@ void CloseQuietly(int fd);
 void InitFdpass(Napi::Env env, Napi::Object exports);
 void InitPty(Napi::Env env, Napi::Object exports);
 void InitNsspawn(Napi::Env env, Napi::Object exports);
+void InitHeap(Napi::Env env, Napi::Object exports);
 
 // Used by closeFd: rejects the fd's pending sendFds/recvFds with ECANCELED
 // and stops polling it, so the fd can be closed safely.

@@ -10,12 +10,14 @@ import { type JsonObject, type JsonValue, JsonNumber } from '../wire/json.js';
 import { decode, encode } from '../wire/schema.js';
 import { type Address, Connection, parseAddress } from './connection.js';
 import { ClientContainer } from './container.js';
+import { keepHeap } from '../initd/native.js';
 
 export class GardenClient implements Backend {
   private readonly conn: Connection;
 
   /** `unix:///path/to/garden.sock` or `tcp://host:port`. */
   constructor(address: string | Address) {
+    keepHeap();
     this.conn = new Connection(typeof address === 'string' ? parseAddress(address) : address);
   }
 

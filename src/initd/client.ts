@@ -7,6 +7,7 @@ import { fromReply, unreachable } from './errors.js';
 import { DirectProcess, spawnDirect } from './direct.js';
 import { InitdProcess } from './process.js';
 import { FrameDecoder, encodeFrame } from './protocol.js';
+import { keepHeap } from './native.js';
 
 export interface SpawnSpec {
   /** Caller-chosen process id; init-d generates one when absent. A duplicate is an error. */
@@ -43,7 +44,9 @@ export interface Offsets {
 type Reply = Record<string, unknown>;
 
 export class InitdClient {
-  constructor(readonly socketPath: string) {}
+  constructor(readonly socketPath: string) {
+    keepHeap();
+  }
 
   async ping(): Promise<{ pid: number; version: string }> {
     const r = await this.call({ op: 'ping' });

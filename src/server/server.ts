@@ -19,6 +19,7 @@ import { HANDLERS, HttpError, sendError, sendJson } from './handlers.js';
 import { handleHijacked, readRawRequest, sendHijackError } from './hijack.js';
 import { type Logger, silentLogger } from './logger.js';
 import { StreamRegistry } from './streams.js';
+import { keepHeap } from '../initd/native.js';
 
 export interface GardenServerOptions {
   /** Unix socket path (stale file removed, mode 0777). */
@@ -67,6 +68,7 @@ export class GardenServer {
   constructor(readonly backend: Backend, options: GardenServerOptions) {
     if (!options.bindSocket && options.bindPort === undefined) throw new GardenError('GardenServer needs bindSocket or bindIp/bindPort');
     this.opts = options;
+    keepHeap();
     const log = options.logger ?? silentLogger;
     this.ctx = {
       backend,

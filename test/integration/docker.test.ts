@@ -17,7 +17,7 @@ import {
 import { Protocol } from '../../src/api/types.js';
 import type { DockerBackend, DockerContainer } from '../../src/backends/docker/index.js';
 import { LABEL_DEPOT, LABEL_HANDLE, containerName } from '../../src/backends/docker/names.js';
-import { outChain } from '../../src/backends/docker/network.js';
+import { cleanupNetwork, outChain, setupNetOut } from '../../src/backends/docker/network.js';
 import { collect } from '../support/initd.js';
 import { Sink, TEST_IMAGE, cleanupDepot, ensureTestImage, makeDepot, openBackend, root } from '../support/docker.js';
 
@@ -539,6 +539,20 @@ test('netOut: nothing outside is reachable until a rule allows it', async (t) =>
   await t.throwsAsync(client.netOut({ protocol: Protocol.TCP, networks: [{ start: 'not-an-ip' }] }), { instanceOf: InvalidSpecError });
   await backend.destroy('nout-server');
   await backend.destroy('nout-client');
+});
+
+test('netOut: an address reused before the old container\'s rules are gone is governed by the new rules only', async (t) => {
+  // What a destroy racing a create leaves for a moment: the old jump for the same address.
+  const ip = '10.254.77.9';
+  const host = await backend.networkHost();
+  const jumps = () => execFileSync('iptables', ['-w', '-S', 'INPUT']).toString().split('\n').filter((l) => l.includes(`${ip}/32`));
+  t.teardown(async () => { await cleanupNetwork(host, 'ng-stale-old'); await cleanupNetwork(host, 'ng-stale-new'); });
+  await setupNetOut(host, 'ng-stale-old', ip);
+  t.is(jumps().length, 1);
+  await setupNetOut(host, 'ng-stale-new', ip);
+  t.deepEqual(jumps().map((l) => l.split(' ').at(-1)), [outChain('ng-stale-new')]);
+  await cleanupNetwork(host, 'ng-stale-old');
+  t.is(jumps().length, 1, 'the old container\'s clean-up leaves the new jump alone');
 });
 
 test('bandwidth: tc on the host veth', async (t) => {

@@ -15,6 +15,7 @@ import {
   connectUnix,
   connectUnixAsync,
   getWinsize,
+  keepHeap,
   isSystemError,
   nsSpawn,
   openpty,
@@ -660,4 +661,14 @@ rootTest('nsSpawn joins the given cgroups', async (t) => {
   } finally {
     fs.rmdirSync(dir);
   }
+});
+
+test('keepHeap applies on glibc once per process, and NODE_GARDEN_KEEP_HEAP=0 leaves malloc alone', async (t) => {
+  t.true(keepHeap());
+  t.true(keepHeap(), 'a second call answers the same');
+  const probe = `import('${join(process.cwd(), 'src/initd/native.ts').replace(/'/g, "\\'")}').then((m) => console.log(m.keepHeap()))`;
+  const run = (env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, ['--import=tsx', '-e', probe], { env: { ...process.env, ...env }, encoding: 'utf8' }).stdout.trim();
+  t.is(run({ NODE_GARDEN_KEEP_HEAP: '0' }), 'false');
+  t.is(run({}), 'true');
 });

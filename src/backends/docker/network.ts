@@ -94,8 +94,25 @@ export async function setupNetOut(host: NetworkHost, name: string, ip: string): 
   await ipt('filter', ['-F', chain]);
   await ipt('filter', ['-A', chain, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN']);
   await ipt('filter', ['-A', chain, '-j', 'REJECT', '--reject-with', 'icmp-port-unreachable']);
-  for (const parent of [host.forwardChain, 'INPUT'])
+  for (const parent of [host.forwardChain, 'INPUT']) {
+    await dropStaleJumps(parent, ip, chain);
     await ensureRule('filter', parent, ['-s', `${ip}/32`, ...comment(name), '-j', chain], true);
+  }
+}
+
+/**
+ * An address is reused as soon as the engine frees it, which can be before a
+ * destroyed container's rules are gone. Its jump would still send our traffic
+ * into its chain, whose REJECT would undo what our rules allow.
+ */
+async function dropStaleJumps(parent: string, ip: string, ours: string): Promise<void> {
+  const listing = await ipt('filter', ['-S', parent]);
+  for (const line of listing.split('\n')) {
+    const words = line.split(/\s+/);
+    const target = words[words.indexOf('-j') + 1] ?? '';
+    if (!line.startsWith('-A ') || !words.includes(`${ip}/32`) || !target.startsWith('NG-O-') || target === ours) continue;
+    await ipt('filter', ['-D', parent, ...words.slice(2).map((a) => a.replace(/^"(.*)"$/, '$1'))]).catch(() => {});
+  }
 }
 
 export function validateNetOut(rule: NetOutRule): void {
