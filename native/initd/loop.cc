@@ -158,6 +158,7 @@ int Loop::run() {
         case Watch::kConn: on_conn(static_cast<Conn*>(w->target), events[i].events); break;
         case Watch::kOutput: on_output(static_cast<Process*>(w->target), w->stream); break;
         case Watch::kStdin: on_stdin(static_cast<Process*>(w->target)); break;
+        case Watch::kSink: on_sink(static_cast<Conn*>(w->target), events[i].events); break;
       }
     }
     // Freed only now: a later event of the same batch may point at them.
@@ -191,6 +192,7 @@ void Loop::accept_all() {
     auto conn = std::make_unique<Conn>();
     conn->fd = fd;
     conn->watch.target = conn.get();
+    conn->sink_watch.target = conn.get();
     Conn* c = conn.get();
     conns_[fd] = std::move(conn);
     c->events = EPOLLIN | EPOLLRDHUP;
@@ -347,6 +349,7 @@ void Loop::drop(Conn* c) {
   stop_waiters_.erase(std::remove(stop_waiters_.begin(), stop_waiters_.end(), c), stop_waiters_.end());
   while (!c->fds.empty()) close(c->fds.front()), c->fds.pop_front();
   close_fd(c->ctl_fd);
+  close_sink(c);
   epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
   close(c->fd);
   auto it = conns_.find(c->fd);
@@ -429,10 +432,34 @@ void Loop::flush(Conn* c) {
     }
     Process* p = c->proc;
     if (c->state != Conn::kAttached || !p) break;
-    // Next output frame: stdout first, then stderr.
+    bool acked = false;
+    for (int s = 0; s < 2 && !acked; s++) {
+      if (!c->mute_ack[s]) continue;
+      c->mute_ack[s] = false;
+      std::string b;
+      enc::map(b, 3);
+      enc::str(b, "t");
+      enc::str(b, "muted");
+      enc::str(b, "s");
+      enc::uint(b, static_cast<uint64_t>(s + 1));
+      enc::str(b, "o");
+      enc::uint(b, c->cursor[s]);
+      char hdr[4];
+      frame_header(hdr, b.size());
+      c->ctl.append(hdr, 4);
+      c->ctl.append(b);
+      acked = true;
+    }
+    if (acked) continue;
+    // Next output frame: stdout first, then stderr. A sink attachment has none.
     int pick = 0;
-    for (int s = 1; s <= 2 && !pick; s++)
-      if (c->cursor[s - 1] < p->out[s - 1].ring.end()) pick = s;
+    if (c->sink_stream) {
+      flush_sink(c);
+      if (c->sink_fd >= 0) break;  // the exit frame waits for the stream's end
+    } else {
+      for (int s = 1; s <= 2 && !pick; s++)
+        if (c->wants[s - 1] && c->cursor[s - 1] < p->out[s - 1].ring.end()) pick = s;
+    }
     if (pick) {
       Stream& s = p->out[pick - 1];
       size_t len = std::min<uint64_t>(s.ring.end() - c->cursor[pick - 1], kMaxDataChunk);
@@ -474,6 +501,61 @@ void Loop::flush(Conn* c) {
     break;
   }
   if (c->fd >= 0) update_conn_events(c);
+}
+
+// Writes the sink stream from the cursor straight into the caller's fd, and
+// closes the fd once the stream has ended and every byte is out.
+void Loop::flush_sink(Conn* c) {
+  Process* p = c->proc;
+  const int s = c->sink_stream - 1;
+  Stream& st = p->out[s];
+  bool blocked = false;
+  while (c->sink_fd >= 0 && !c->sink_broken && c->cursor[s] < st.ring.end()) {
+    iovec iov[2];
+    int n = st.ring.readable(c->cursor[s], st.ring.end() - c->cursor[s], iov);
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    ssize_t w = sendmsg(c->sink_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == ENOTSOCK) w = writev(c->sink_fd, iov, n);  // a pipe or file (SIGPIPE is ignored)
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        blocked = true;
+        break;
+      }
+      c->sink_broken = true;  // EPIPE, ECONNRESET: nobody reads any more
+      break;
+    }
+    c->cursor[s] += static_cast<uint64_t>(w);
+    st.delivered = std::max(st.delivered, c->cursor[s]);
+  }
+  if (c->sink_broken) {
+    // What the reader would have got is dropped as it comes: it holds nothing back.
+    c->cursor[s] = st.ring.end();
+    st.delivered = std::max(st.delivered, c->cursor[s]);
+    close_sink(c);
+  } else if (c->sink_fd >= 0 && st.eof && c->cursor[s] == st.ring.end()) {
+    close_sink(c);
+  } else if (c->sink_fd >= 0 && blocked != c->sink_watched) {
+    // Watched only while blocked: a closed reader would otherwise wake us forever.
+    if (blocked) watch_fd(c->sink_fd, &c->sink_watch, EPOLLOUT);
+    else epoll_ctl(epfd_, EPOLL_CTL_DEL, c->sink_fd, nullptr);
+    c->sink_watched = blocked;
+  }
+  after_progress(p);
+}
+
+void Loop::close_sink(Conn* c) {
+  if (c->sink_fd < 0) return;
+  if (c->sink_watched) epoll_ctl(epfd_, EPOLL_CTL_DEL, c->sink_fd, nullptr);
+  c->sink_watched = false;
+  close_fd(c->sink_fd);
+}
+
+void Loop::on_sink(Conn* c, uint32_t /*events*/) {
+  if (c->fd < 0 || c->sink_fd < 0) return;
+  flush(c);  // a writable, errored or hung-up fd: the next write says which
 }
 
 // ---------------------------------------------------------------- requests
@@ -661,6 +743,15 @@ void Loop::op_attach(Conn* c, const AttachRequest& req) {
                              " is outside the kept range " + std::to_string(r.lo()) + "-" +
                              std::to_string(r.end()));
   }
+  if (req.sink) {
+    if (c->fds.empty()) return reply_error(c, err::kBadRequest, "a sink attachment needs the fd to write into");
+    c->sink_fd = c->fds.front();
+    c->fds.pop_front();
+    fcntl(c->sink_fd, F_SETFL, fcntl(c->sink_fd, F_GETFL) | O_NONBLOCK);
+    c->sink_stream = req.sink;
+    c->wants[0] = req.sink == 1;
+    c->wants[1] = req.sink == 2;
+  }
   std::string b = ok_reply(3);
   enc::str(b, "id");
   enc::str(b, p->id);
@@ -727,6 +818,15 @@ void Loop::handle_stream_message(Conn* c, const StreamMessage& msg) {
       return;
     case StreamMessage::kSignal: deliver_signal(p, msg.signal); return;
     case StreamMessage::kResize: resize(p, msg.cols, msg.rows); return;
+    case StreamMessage::kMute: {
+      int s = msg.stream - 1;
+      if (!c->wants[s] || c->sink_stream) return;
+      c->wants[s] = false;
+      c->mute_ack[s] = true;  // answered in flush, after a frame being written
+      after_progress(p);
+      flush(c);
+      return;
+    }
   }
 }
 
@@ -781,7 +881,7 @@ void Loop::read_output(Process* p, int s) {
   Stream& st = p->out[s - 1];
   while (st.fd >= 0) {
     iovec iov[2];
-    int n = st.ring.writable(iov, 4 * kReadChunk);
+    int n = st.ring.writable(iov, 16 * kReadChunk);
     if (n == 0) break;  // full: the process blocks until a client catches up
     ssize_t r = readv(st.fd, iov, n);
     if (r > 0) {
@@ -825,7 +925,8 @@ void Loop::after_progress(Process* p) {
   for (int s = 0; s < 2; s++) {
     Stream& st = p->out[s];
     uint64_t keep = st.delivered > opts_.replay ? st.delivered - opts_.replay : 0;
-    for (Conn* c : p->attached) keep = std::min(keep, c->cursor[s]);
+    for (Conn* c : p->attached)
+      if (c->wants[s]) keep = std::min(keep, c->cursor[s]);
     st.ring.release(keep);
     if (st.fd >= 0 && !st.reading && st.ring.room() > 0) {
       st.reading = true;

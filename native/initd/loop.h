@@ -30,7 +30,7 @@ struct Conn;
 
 // What an epoll event points at.
 struct Watch {
-  enum Kind : uint8_t { kListener, kSignals, kTimer, kConn, kOutput, kStdin } kind;
+  enum Kind : uint8_t { kListener, kSignals, kTimer, kConn, kOutput, kStdin, kSink } kind;
   void* target = nullptr;
   int stream = 0;
 };
@@ -89,6 +89,16 @@ struct Conn {
   bool read_eof = false;
   uint32_t events = 0;
   Watch watch{Watch::kConn};
+  // Streams this connection consumes; a muted one neither gets frames nor holds bytes back.
+  bool wants[2] = {true, true};
+  bool mute_ack[2] = {false, false};  // a "muted" frame is owed once in-flight output is out
+  // A sink attachment writes one stream's raw bytes into sink_fd (a caller's
+  // socket or pipe) instead of framing them onto this connection.
+  int sink_stream = 0;
+  int sink_fd = -1;
+  bool sink_watched = false;
+  bool sink_broken = false;  // the reader went away: the rest is discarded
+  Watch sink_watch{Watch::kSink};
 };
 
 class Loop {
@@ -108,6 +118,9 @@ class Loop {
   void handle_request(Conn* c, const Request& req);
   void handle_stream_message(Conn* c, const StreamMessage& msg);
   void flush(Conn* c);
+  void flush_sink(Conn* c);
+  void close_sink(Conn* c);
+  void on_sink(Conn* c, uint32_t events);
   void drop(Conn* c);
   void set_events(Conn* c, uint32_t events);
   void update_conn_events(Conn* c);

@@ -158,6 +158,18 @@ bool parse_signal(const Value& m, int& sig, std::string& error) {
   return true;
 }
 
+// An output stream number: 1 (stdout) or 2 (stderr).
+bool parse_stream(const Value& m, const char* key, bool required, std::optional<uint64_t>& out, std::string& error) {
+  const Value* v = m.get(key);
+  if (v && v->type != Value::Nil && v->is_uint()) out = v->u;
+  bool absent = !v || v->type == Value::Nil;
+  if (absent ? required : (!out || *out < 1 || *out > 2)) {
+    error = std::string("field '") + key + "' must be 1 (stdout) or 2 (stderr)";
+    return false;
+  }
+  return true;
+}
+
 bool parse_size(const Value& m, uint16_t& cols, uint16_t& rows, std::string& error) {
   std::optional<uint64_t> c, r;
   if (!opt_uint(m, "cols", 0xffff, c, error) || !opt_uint(m, "rows", 0xffff, r, error)) return false;
@@ -185,9 +197,14 @@ bool parse_request(const Value& m, Request& out, std::string& error) {
   }
   if (op == "attach") {
     out.op = Request::kAttach;
-    return parse_id(m, out.attach.id, true, error) &&
-           opt_uint(m, "stdout", UINT64_MAX, out.attach.stdout_offset, error) &&
-           opt_uint(m, "stderr", UINT64_MAX, out.attach.stderr_offset, error);
+    std::optional<uint64_t> sink;
+    if (!parse_id(m, out.attach.id, true, error) ||
+        !opt_uint(m, "stdout", UINT64_MAX, out.attach.stdout_offset, error) ||
+        !opt_uint(m, "stderr", UINT64_MAX, out.attach.stderr_offset, error) ||
+        !parse_stream(m, "sink", false, sink, error))
+      return false;
+    out.attach.sink = static_cast<int>(sink.value_or(0));
+    return true;
   }
   if (op == "signal") {
     out.op = Request::kSignal;
@@ -241,6 +258,13 @@ bool parse_stream_message(const Value& m, StreamMessage& out, std::string& error
   if (t == "resize") {
     out.kind = StreamMessage::kResize;
     return parse_size(m, out.cols, out.rows, error);
+  }
+  if (t == "mute") {
+    out.kind = StreamMessage::kMute;
+    std::optional<uint64_t> s;
+    if (!parse_stream(m, "s", true, s, error)) return false;
+    out.stream = static_cast<int>(*s);
+    return true;
   }
   error = "unknown message '" + t + "'";
   return false;

@@ -32,6 +32,7 @@ struct SpawnRequest {
 struct AttachRequest {
   std::string id;
   std::optional<uint64_t> stdout_offset, stderr_offset;
+  int sink = 0;  // 1|2: write that stream's raw bytes into the fd sent with the request
 };
 
 struct Request {
@@ -50,8 +51,9 @@ bool parse_request(const Value& frame, Request& out, std::string& error);
 
 // Messages a client sends on an attachment after the reply.
 struct StreamMessage {
-  enum Kind { kStdin, kCloseStdin, kSignal, kResize } kind = kStdin;
+  enum Kind { kStdin, kCloseStdin, kSignal, kResize, kMute } kind = kStdin;
   std::string_view data;
+  int stream = 0;  // mute
   int signal = 0;
   uint16_t cols = 0, rows = 0;
 };

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { fromReply, unreachable } from './errors.js';
-import { DirectProcess, spawnDirect } from './direct.js';
+import { DirectProcess, attachSink, spawnDirect, type OutputSinkAttachment } from './direct.js';
 import { InitdProcess } from './process.js';
 import { FrameDecoder, encodeFrame } from './protocol.js';
 import { keepHeap } from './native.js';
@@ -78,6 +78,19 @@ export class InitdClient {
     if (offsets.stderr !== undefined) req.stderr = offsets.stderr;
     // Without offsets we learn where we start from the first frame of each stream.
     return this.openAttachment(req, id, () => ({ stdout: offsets.stdout ?? 0, stderr: offsets.stderr ?? 0 }));
+  }
+
+  /**
+   * Has init-d write one stream of a process straight into `fd` (a socket or
+   * pipe of the caller's, which may close its own copy once this resolves),
+   * from `offset` on, or from the oldest byte nobody has had. init-d closes
+   * the fd once the stream has ended and every byte is written; a reader
+   * that goes away makes it discard the rest.
+   */
+  async sink(id: string, stream: 'stdout' | 'stderr', fd: number, offset?: number): Promise<OutputSinkAttachment> {
+    const req: Reply = { op: 'attach', id, sink: stream === 'stdout' ? 1 : 2 };
+    if (offset !== undefined) req[stream] = offset;
+    return attachSink(this.socketPath, req, fd);
   }
 
   async signal(id: string, signal: number | NodeJS.Signals): Promise<void> {

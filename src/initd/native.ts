@@ -100,7 +100,7 @@ interface Addon {
     tty: boolean;
     cgroupFds?: readonly number[];
   }): NsSpawned;
-  keepHeap(trimThreshold: number, topPad: number): boolean;
+  keepHeap(trimThreshold: number, topPad: number, mmapThreshold: number): boolean;
 }
 
 /** The directory holding package.json, found from this file (src/ or dist/src/). */
@@ -137,9 +137,10 @@ function addon(): Addon {
 let heapKept: boolean | undefined;
 
 /**
- * Lets glibc keep up to 16 MiB of freed heap instead of trimming it after
- * every GC (see native/addon/heap.cc): output streams then stop paying a page
- * fault per 4 KiB read. Called by the server, client and backends; once per
+ * Lets glibc keep what one GC cycle of a busy output stream frees (up to
+ * 64 MiB of free heap, read buffers up to 4 MiB on the heap rather than
+ * mmap'd) instead of handing it back and faulting it in again (see
+ * native/addon/heap.cc). Called by the server, client and backends; once per
  * process. NODE_GARDEN_KEEP_HEAP=0 leaves malloc as it is. Never throws.
  */
 export function keepHeap(): boolean {
@@ -147,7 +148,7 @@ export function keepHeap(): boolean {
   heapKept = false;
   if (process.env.NODE_GARDEN_KEEP_HEAP === '0') return false;
   try {
-    heapKept = addon().keepHeap(16 << 20, 4 << 20);
+    heapKept = addon().keepHeap(64 << 20, 16 << 20, 4 << 20);
   } catch {
     // no addon built: the default heap works, only slower
   }

@@ -20,6 +20,8 @@ export class InitdProcess {
   private readonly exited: Promise<number>;
   private settle: { resolve: (code: number) => void; reject: (err: Error) => void };
   private exitCode: number | undefined;
+  private readonly muting = new Map<number, (offset: number | null) => void>();
+  private readonly muted = new Set<number>();
 
   /** @internal Built by InitdClient once the reply has arrived. */
   constructor(
@@ -53,6 +55,7 @@ export class InitdProcess {
     socket.on('close', () => {
       if (this.exitCode !== undefined) return;
       const err = unreachable(socketPath, new Error('connection closed before the process exited'));
+      for (const resolve of this.muting.values()) resolve(null);
       this.stdout.push(null);
       this.stderr.push(null);
       this.settle.reject(err);
@@ -85,6 +88,7 @@ export class InitdProcess {
 
   /** @internal Output bytes from the attachment's decoder. */
   output(stream: number, offset: number, data: Buffer): void {
+    if (this.muted.has(stream)) return;
     const key = stream === STDERR ? 'stderr' : 'stdout';
     // Bytes before our offset were delivered already (a resumed attachment): skip them.
     const skip = Math.max(0, this.next[key] - offset);
@@ -93,9 +97,36 @@ export class InitdProcess {
     if (!(stream === STDOUT ? this.stdout : this.stderr).push(skip ? data.subarray(skip) : data)) this.socket.pause();
   }
 
+  /**
+   * Stops relaying one stream on this attachment (its Readable ends) and
+   * resolves with the offset of the first byte it did not deliver, for a
+   * sink attachment to go on from. null when the attachment is over first.
+   */
+  mute(stream: 'stdout' | 'stderr'): Promise<number | null> {
+    const s = stream === 'stdout' ? STDOUT : STDERR;
+    if (this.exitCode !== undefined || this.socket.destroyed || this.muting.has(s)) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.muting.set(s, resolve);
+      this.socket.write(encodeFrame({ t: 'mute', s }));
+    });
+  }
+
   /** @internal Other frames after the reply. */
   frame(m: Record<string, unknown>): void {
+    if (m.t === 'muted') {
+      const s = Number(m.s);
+      const resolve = this.muting.get(s);
+      if (!resolve || this.muted.has(s)) return;
+      this.muted.add(s);
+      (s === STDOUT ? this.stdout : this.stderr).push(null);
+      resolve(Number(m.o));
+      return;
+    }
     if (m.t !== 'exit' || this.exitCode !== undefined) return;
+    for (const [s, resolve] of this.muting) {
+      resolve(null);
+      this.muting.set(s, () => {});
+    }
     this.exitCode = Number(m.code);
     this.stdout.push(null);
     this.stderr.push(null);

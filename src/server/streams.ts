@@ -12,9 +12,15 @@
 // cork() and leave in one writev when the turn's I/O is done (setImmediate).
 // Up to WRITE_AHEAD bytes may wait in the socket before the backend is held
 // back; that bounds the memory per stream.
+//
+// Direct output: when the backend offers it (see api/direct-output.ts), the
+// sink hands its socket's fd to the backend once the reader has connected
+// and everything buffered has left; from then on the process's output goes
+// from the container's init-d into the socket without passing through Node.
 
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import { directOutput, type TakeOver } from '../api/direct-output.js';
 import { hijackHead } from '../wire/http.js';
 
 export interface SinkOptions {
@@ -48,6 +54,9 @@ export class OutputSink extends Writable {
   private unclaimedTimer: NodeJS.Timeout;
   /** An uncork is scheduled for the current socket. */
   private batching = false;
+  private takeOver: TakeOver | null = null;
+  /** Ends the backend's direct output, once it has taken the socket over. */
+  private endDirect: (() => void) | null = null;
   private readonly flushBatch = (): void => {
     this.batching = false;
     const socket = this.socket;
@@ -60,6 +69,49 @@ export class OutputSink extends Writable {
     this.on('error', () => {});
     this.unclaimedTimer = setTimeout(() => this.unclaim(), opts.unclaimedMs);
     this.unclaimedTimer.unref();
+  }
+
+  [directOutput](takeOver: TakeOver): void {
+    this.takeOver = takeOver;
+    if (this.socket) this.startDirect(this.socket);
+  }
+
+  private startDirect(socket: Socket): void {
+    const takeOver = this.takeOver;
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (!takeOver || typeof fd !== 'number' || fd < 0) return;
+    this.takeOver = null;
+    takeOver(() => this.idleFd(socket)).then((end) => {
+      if (!end) return;
+      // init-d has its own copy now: closing ours neither ends nor resets the connection.
+      this.endDirect = end;
+      if (this.socket === socket) this.socket = null;
+      this.consumed = true;
+      this.discard = true;
+      clearTimeout(this.unclaimedTimer);
+      socket.destroy();
+      this.release();
+      if (this.complete) end();
+    }, () => {});
+  }
+
+  /** The socket's fd once everything written to it has left, or null if it is gone. */
+  private idleFd(socket: Socket): Promise<number | null> {
+    return new Promise((resolve) => {
+      let settled = false;
+      socket.once('close', () => settled || ((settled = true), resolve(null)));
+      const check = () => {
+        if (settled) return;
+        if (socket.destroyed || this.socket !== socket) return void ((settled = true), resolve(null));
+        if (this.batching) return void setImmediate(check);
+        // An empty write completes after every write before it.
+        if (socket.writableLength > 0) return void socket.write(Buffer.alloc(0), check);
+        const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+        settled = true;
+        resolve(typeof fd === 'number' && fd >= 0 ? fd : null);
+      };
+      check();
+    });
   }
 
   /**
@@ -139,6 +191,7 @@ export class OutputSink extends Writable {
 
   private finish(): void {
     this.complete = true;
+    this.endDirect?.();
     clearTimeout(this.unclaimedTimer);
     if (this.socket) {
       this.socket.end();
@@ -181,6 +234,7 @@ export class OutputSink extends Writable {
     socket.on('drain', () => this.release());
     socket.on('close', () => this.gone(socket));
     if (socket.writableLength < WRITE_AHEAD) this.release();
+    this.startDirect(socket);
   }
 
   private gone(socket: Socket): void {
@@ -204,6 +258,7 @@ export class OutputSink extends Writable {
 
   /** Server shutdown: close at once. */
   abort(): void {
+    this.endDirect?.();
     this.socket?.destroy();
     this.expire();
   }

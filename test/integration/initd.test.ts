@@ -6,6 +6,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExecutableNotFoundError, ProcessNotFoundError } from '../../src/api/errors.js';
 import { InitdError } from '../../src/initd/errors.js';
+import { closeFd, socketpair } from '../../src/initd/native.js';
 import { encodeFrame } from '../../src/initd/protocol.js';
 import { collect, initdBinary, startInitd, type RunningInitd } from '../support/initd.js';
 
@@ -220,6 +221,55 @@ test('output waits while nobody is attached: nothing is dropped', async (t) => {
   t.is(await q.wait(), 0);
   t.is(out.length, 8388608 + 4);
   t.is(out.subarray(-4).toString(), 'end\n');
+});
+
+/** Everything read from fd until EOF. */
+function readAll(fd: number): Promise<Buffer> {
+  return collect(new net.Socket({ fd, readable: true, writable: false }));
+}
+
+test('mute, then a sink: the stream goes on in the caller\'s socket from exactly where the relay stopped', async (t) => {
+  const total = 300_000;
+  const expected = Array.from({ length: total }, (_, i) => `${i + 1}\n`).join('');
+  // Half before a line on stdin, half after: the process cannot finish before the sink is in place.
+  const p = await host.client.spawn({ path: 'sh', args: ['-c', `seq ${total / 2}; read x; seq ${total / 2 + 1} ${total}; echo done >&2`] });
+  const relayed: Buffer[] = [];
+  const started = new Promise((resolve) => p.stdout.on('data', (d: Buffer) => resolve(relayed.push(d))));
+  await started;
+  const ended = new Promise((r) => p.stdout.once('end', r));
+  const offset = await p.mute('stdout');
+  t.is(typeof offset, 'number');
+  await ended; // the relayed stdout ends at the mute
+  t.is(Buffer.concat(relayed).length, offset);
+  const [ours, theirs] = socketpair();
+  const sink = await host.client.sink(p.id, 'stdout', theirs, offset!);
+  closeFd(theirs); // init-d has its own copy
+  p.stdin.end('go\n');
+  const [rest, err, code, sinkCode] = await Promise.all([readAll(ours), collect(p.stderr), p.wait(), sink.done]);
+  t.is(code, 0);
+  t.is(sinkCode, 0);
+  t.is(err.toString(), 'done\n', 'stderr still comes relayed');
+  t.is(Buffer.concat(relayed).toString() + rest.toString(), expected);
+});
+
+test('a sink whose reader goes away holds nothing back; a sink without its fd is refused', async (t) => {
+  const p = await host.client.spawn({ path: 'sh', args: ['-c', 'head -c 20000000 /dev/zero; echo finished >&2'] });
+  const offset = await p.mute('stdout');
+  const [ours, theirs] = socketpair();
+  const sink = await host.client.sink(p.id, 'stdout', theirs, offset!);
+  closeFd(theirs);
+  closeFd(ours); // nobody will ever read
+  const [err, code] = await Promise.all([collect(p.stderr), p.wait()]);
+  t.is(code, 0);
+  t.is(err.toString(), 'finished\n');
+  t.is(await sink.done, 0);
+  // The protocol's own checks, below the client.
+  const raw = net.connect(host.socketPath);
+  raw.write(encodeFrame({ op: 'attach', id: p.id, sink: 1 }));
+  t.regex((await collect(raw)).toString(), /needs the fd/);
+  const bad = net.connect(host.socketPath);
+  bad.write(encodeFrame({ op: 'attach', id: p.id, sink: 3 }));
+  t.regex((await collect(bad)).toString(), /must be 1 \(stdout\) or 2 \(stderr\)/);
 });
 
 test('a detached client never kills its process', async (t) => {

@@ -3,7 +3,9 @@
 // resolves once the process exited and every byte of its output was handed
 // to the writers and flushed by them.
 
+import { closeSync, openSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { acceptsDirectOutput, directOutput } from '../../api/direct-output.js';
 import type { Process, ProcessIO, Signal } from '../../api/garden.js';
 import type { TTYSpec } from '../../api/types.js';
 import type { InitdClient } from '../../initd/client.js';
@@ -58,6 +60,9 @@ function copy(src: Readable, sink: Writable | undefined): Promise<void> {
 
 export class DockerProcess implements Process {
   private readonly done: Promise<number>;
+  /** Output handed to init-d to write into a writer's fd; wait() includes them. */
+  private readonly handoffs = new Set<Promise<unknown>>();
+  private settled = false;
 
   constructor(
     private readonly proc: InitdProcess,
@@ -67,6 +72,8 @@ export class DockerProcess implements Process {
   ) {
     const out = copy(proc.stdout, io.stdout);
     const err = copy(proc.stderr, io.stderr);
+    this.offerDirect('stdout', io.stdout, out);
+    this.offerDirect('stderr', io.stderr, err);
     if (io.stdin) {
       const stdin = io.stdin;
       stdin.on('data', (d: Buffer) => {
@@ -81,9 +88,50 @@ export class DockerProcess implements Process {
     } else if (opts.endStdinWithoutSource) {
       proc.stdin.end();
     }
-    this.done = Promise.all([proc.wait(), out, err]).then(([code]) => code);
+    this.done = Promise.all([proc.wait(), out, err]).then(async ([code]) => {
+      // A hand-off under way finishes (or declines) before the output is complete.
+      while (this.handoffs.size) await Promise.all(this.handoffs);
+      this.settled = true;
+      return code;
+    });
     this.done.catch(() => {});
     this.done.finally(() => opts.onSettled?.()).catch(() => {});
+  }
+
+  /**
+   * Lets a writer with a file descriptor (the Garden server's stream
+   * connection) have init-d write this stream into it directly: the relay
+   * stops at a known offset, what was relayed reaches the writer, and init-d
+   * goes on from that offset into the fd.
+   */
+  private offerDirect(stream: 'stdout' | 'stderr', writer: Writable | undefined, relayed: Promise<void>): void {
+    if (!acceptsDirectOutput(writer)) return;
+    writer[directOutput](async (fdOf) => {
+      if (this.settled) return null;
+      let resolveTurn!: () => void;
+      const turn = new Promise<void>((r) => (resolveTurn = r));
+      this.handoffs.add(turn);
+      try {
+        const offset = await this.proc.mute(stream);
+        if (offset === null) return null; // the attachment ended first: everything went through the writer
+        await relayed;
+        const fd = await fdOf();
+        // A reader gone meanwhile: the rest goes to /dev/null, so nothing holds the process.
+        const target = fd ?? openSync('/dev/null', 'w');
+        const sink = await this.client.sink(this.proc.id, stream, target, offset).finally(() => {
+          if (fd === null) closeSync(target);
+        });
+        const done = sink.done.catch(() => {});
+        this.handoffs.add(done);
+        done.finally(() => this.handoffs.delete(done)).catch(() => {});
+        return fd === null ? null : () => sink.close();
+      } catch {
+        return null;
+      } finally {
+        this.handoffs.delete(turn);
+        resolveTurn();
+      }
+    });
   }
 
   get id(): string {
