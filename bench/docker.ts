@@ -2,13 +2,15 @@
 // in the same run (interleaved), network none on both sides:
 //   docker.create  create until a process can run   vs  API create + start
 //   docker.destroy destroy                           vs  API rm -f
-//   docker.spawn   run + wait /bin/true              vs  API exec create + start + inspect
-//   docker.stdout  GiB/s of a process's stdout       vs  API exec stream read by Node
-//                  (both: dd if=/dev/zero bs=1M, 1 MiB per write)
+//   docker.spawn   run + wait /bin/true              vs  `docker exec C /bin/true` (the CLI)
+//   docker.spawn.api                                 vs  API exec create + start + inspect
+//   docker.stdout  GiB/s of a process's stdout       vs  `docker exec C dd ...` read by Node
+//   docker.stdout.api                                vs  API exec stream read by Node
+//                  (all: dd if=/dev/zero bs=1M, 1 MiB per write)
 //   docker.memory  server heap per container at 50    vs  the engine's containerd-shim RSS per container
 //                  (each with one attached process)
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +23,7 @@ import { packageRoot } from './root.js';
 import { gibps, interleaved, ms, row, type Row } from './stats.js';
 
 const IMAGE = process.env.NODE_GARDEN_TEST_IMAGE ?? 'node-garden/busybox:test';
-const STREAM_BYTES = 256 << 20;
+const STREAM_BYTES = 512 << 20;
 
 class Counter extends Writable {
   n = 0;
@@ -35,6 +37,16 @@ async function apiCreate(docker: Dockerode): Promise<Dockerode.Container> {
   const c = await docker.createContainer({ Image: IMAGE, Cmd: ['sleep', '3600'], Labels: { 'node-garden.bench': '1' }, HostConfig: { NetworkMode: 'none' } });
   await c.start();
   return c;
+}
+
+/** `docker exec` through the CLI, as a user types it; stdout into `sink`, if given. */
+function cliExec(container: string, cmd: string[], sink?: Writable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', ['exec', container, ...cmd], { stdio: ['ignore', sink ? 'pipe' : 'ignore', 'ignore'] });
+    if (sink) child.stdout!.pipe(sink);
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code ?? -1));
+  });
 }
 
 async function apiExec(c: Dockerode.Container, cmd: string[], sink?: Writable): Promise<number> {
@@ -158,6 +170,7 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
       const c = await backend.create({ handle: 'bench-spawn' });
       const api = await apiCreate(docker);
       leftovers.push(api);
+      const name = c.name;
       if (only('docker.spawn')) {
         const viaBackend = async () => {
           const t = process.hrtime.bigint();
@@ -165,14 +178,21 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
           if ((await p.wait()) !== 0) throw new Error('true failed');
           return ms(t);
         };
-        const viaExec = async () => {
+        const viaCli = async () => {
+          const t = process.hrtime.bigint();
+          if ((await cliExec(name, ['/bin/true'])) !== 0) throw new Error('docker exec true failed');
+          return ms(t);
+        };
+        const viaApi = async () => {
           const t = process.hrtime.bigint();
           if ((await apiExec(api, ['/bin/true'])) !== 0) throw new Error('exec true failed');
           return ms(t);
         };
-        for (let i = 0; i < 5; i++) await viaBackend(), await viaExec();
-        const [a, b] = await interleaved(60, viaBackend, viaExec);
-        rows.push(row('docker.spawn', 'ms', a, 'Engine API exec create + start + inspect (keep-alive)', b));
+        for (let i = 0; i < 5; i++) await viaBackend(), await viaCli(), await viaApi();
+        const [a, b] = await interleaved(60, viaBackend, viaCli, { block: 10, settleMs: 100 });
+        rows.push(row('docker.spawn', 'ms', a, `docker exec C /bin/true (the CLI)`, b));
+        const [a2, b2] = await interleaved(60, viaBackend, viaApi, { block: 10, settleMs: 100 });
+        rows.push(row('docker.spawn.api', 'ms', a2, 'Engine API exec create + start + inspect (keep-alive)', b2));
       }
       if (only('docker.stdout')) {
         // dd writes 1 MiB per write(2); busybox head -c writes 4 KiB at a time,
@@ -187,7 +207,15 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
           if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
           return v;
         };
-        const viaExec = async () => {
+        const viaCli = async () => {
+          const sink = new Counter();
+          const t = process.hrtime.bigint();
+          await cliExec(name, cmd, sink);
+          const v = gibps(sink.n, t);
+          if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
+          return v;
+        };
+        const viaApi = async () => {
           const sink = new Counter();
           const t = process.hrtime.bigint();
           await apiExec(api, cmd, sink);
@@ -195,9 +223,11 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
           if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
           return v;
         };
-        await viaBackend(), await viaExec();
-        const [a, b] = await interleaved(5, viaBackend, viaExec);
-        rows.push(row('docker.stdout', 'GiB/s', a, 'Engine API exec stream (demuxed) read by Node', b));
+        await viaBackend(), await viaCli(), await viaApi();
+        const [a, b] = await interleaved(5, viaBackend, viaCli, { settleMs: 500 });
+        rows.push(row('docker.stdout', 'GiB/s', a, 'docker exec C dd ... (the CLI), its stdout read by Node', b));
+        const [a2, b2] = await interleaved(5, viaBackend, viaApi, { settleMs: 500 });
+        rows.push(row('docker.stdout.api', 'GiB/s', a2, 'Engine API exec stream (demuxed) read by Node', b2));
       }
       await backend.destroy('bench-spawn');
     }

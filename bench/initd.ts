@@ -9,6 +9,8 @@ import { startInitd } from './initd-env.js';
 import { gibps, interleaved, ms, row, type Row } from './stats.js';
 
 const STREAM_BYTES = 1 << 30;
+// dd writes 1 MiB per write(2), so the rows measure the stream, not the writer's syscall rate.
+const WRITER = ['dd', 'if=/dev/zero', 'bs=1M', `count=${STREAM_BYTES >> 20}`, 'status=none'];
 
 async function drain(stream: Readable): Promise<number> {
   let n = 0;
@@ -27,7 +29,7 @@ function hostSpawnTrue(): Promise<number> {
 
 async function hostStdout(): Promise<number> {
   const t = process.hrtime.bigint();
-  const c = spawn('head', ['-c', String(STREAM_BYTES), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const c = spawn(WRITER[0], WRITER.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
   const n = await drain(c.stdout);
   if (n !== STREAM_BYTES) throw new Error(`short read ${n}`);
   return gibps(n, t);
@@ -51,7 +53,7 @@ export async function initdRows(only: (name: string) => boolean): Promise<Row[]>
     if (only('initd.stdout.relayed')) {
       const relayed = async () => {
         const t = process.hrtime.bigint();
-        const p = await env.client.spawn({ path: 'head', args: ['-c', String(STREAM_BYTES), '/dev/zero'] });
+        const p = await env.client.spawn({ path: WRITER[0], args: WRITER.slice(1) });
         p.stdin.end();
         const n = await drain(p.stdout);
         await p.wait();
@@ -67,7 +69,7 @@ export async function initdRows(only: (name: string) => boolean): Promise<Row[]>
         const t = process.hrtime.bigint();
         const [mine, theirs] = socketpair();
         const devnull = openSync('/dev/null', 'r+');
-        const p = await env.client.spawnDirect({ path: 'head', args: ['-c', String(STREAM_BYTES), '/dev/zero'] }, [devnull, theirs, devnull]);
+        const p = await env.client.spawnDirect({ path: WRITER[0], args: WRITER.slice(1) }, [devnull, theirs, devnull]);
         closeFd(theirs);
         closeSync(devnull);
         const n = await drain(new net.Socket({ fd: mine, readable: true, writable: false }));

@@ -28,17 +28,25 @@ export function row(name: string, unit: string, samples: number[], baselineName:
   };
 }
 
-/** Runs a and b alternately, so drift on a shared machine hits both alike. */
-export async function interleaved(n: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number[], number[]]> {
+/**
+ * Runs a and b alternately, so drift on a shared machine hits both alike:
+ * `block` samples of one, then of the other (a block keeps each side's
+ * caches and CPUs warm for itself, as a stream of calls would). `settleMs`
+ * pauses between blocks: work a heavy baseline leaves behind (the engine
+ * tearing down an exec) then lands in neither measurement.
+ */
+export async function interleaved(
+  n: number, a: () => Promise<number>, b: () => Promise<number>, opts: { block?: number; settleMs?: number } = {},
+): Promise<[number[], number[]]> {
   const as: number[] = [];
   const bs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) {
-      as.push(await a());
-      bs.push(await b());
-    } else {
-      bs.push(await b());
-      as.push(await a());
+  const block = opts.block ?? 1;
+  const settle = () => (opts.settleMs ? new Promise((r) => setTimeout(r, opts.settleMs)) : Promise.resolve());
+  for (let i = 0; as.length < n || bs.length < n; i++) {
+    const order: Array<[() => Promise<number>, number[]]> = i % 2 === 0 ? [[a, as], [b, bs]] : [[b, bs], [a, as]];
+    for (const [f, out] of order) {
+      for (let k = 0; k < block && out.length < n; k++) out.push(await f());
+      await settle();
     }
   }
   return [as, bs];

@@ -86,6 +86,10 @@ bool Loop::start() {
   pid1_ = getpid() == 1;
   // Off PID 1 (tests on the host), orphans still come to us to be reaped.
   if (!pid1_) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // Every disposition default but SIGPIPE's, so a child has only that one
+  // to undo before exec (handlers never survive exec; ignored signals do).
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
   sigemptyset(&mask);

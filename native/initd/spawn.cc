@@ -74,7 +74,7 @@ void exec_search(const char* file, char* const argv[], const std::vector<const c
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, nullptr);
-  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);  // the only disposition init-d changes (see Loop::start)
 
   if (setsid() < 0) fail(report, kSetup);
   if (plan.tty && ioctl(plan.stdio[0], TIOCSCTTY, 0) < 0) fail(report, kSetup);

@@ -7,6 +7,7 @@ import { fromReply, unreachable } from './errors.js';
 import { DirectProcess, attachSink, spawnDirect, type OutputSinkAttachment } from './direct.js';
 import { InitdProcess } from './process.js';
 import { FrameDecoder, encodeFrame } from './protocol.js';
+import { SlabReader } from '../net/slab-reader.js';
 import { keepHeap } from './native.js';
 
 export interface SpawnSpec {
@@ -149,7 +150,10 @@ export class InitdClient {
 
   private openAttachment(request: Reply, processId: string | undefined, start: () => { stdout: number; stderr: number }): Promise<InitdProcess> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(this.socketPath);
+      // Output frames arrive in slab-backed reads and are handed on as views of them.
+      const slabs = new SlabReader();
+      let push: (chunk: Buffer) => void = () => {};
+      const socket = net.connect({ path: this.socketPath, onread: { buffer: slabs.next, callback: (n, buf) => (push(slabs.take(n, buf as Buffer)), true) } });
       let proc: InitdProcess | undefined;
       let failed = false;
       const fail = (err: Error) => {
@@ -171,7 +175,7 @@ export class InitdClient {
           else fail(err);
         },
       });
-      socket.on('data', (chunk) => decoder.push(chunk));
+      push = (chunk) => decoder.push(chunk);
       socket.on('error', (err) => fail(unreachable(this.socketPath, err)));
       socket.on('close', () => fail(unreachable(this.socketPath, new Error('closed without a reply'))));
       socket.write(encodeFrame(request));
