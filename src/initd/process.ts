@@ -101,6 +101,8 @@ export class InitdProcess {
    * Stops relaying one stream on this attachment (its Readable ends) and
    * resolves with the offset of the first byte it did not deliver, for a
    * sink attachment to go on from. null when the attachment is over first.
+   * Output already on its way still arrives first, so the stream must be
+   * read for the mute to come through.
    */
   mute(stream: 'stdout' | 'stderr'): Promise<number | null> {
     const s = stream === 'stdout' ? STDOUT : STDERR;

@@ -254,6 +254,7 @@ test('mute, then a sink: the stream goes on in the caller\'s socket from exactly
 
 test('a sink whose reader goes away holds nothing back; a sink without its fd is refused', async (t) => {
   const p = await host.client.spawn({ path: 'sh', args: ['-c', 'head -c 20000000 /dev/zero; echo finished >&2'] });
+  p.stdout.resume(); // what was relayed before the mute must be read for the mute to come through
   const offset = await p.mute('stdout');
   const [ours, theirs] = socketpair();
   const sink = await host.client.sink(p.id, 'stdout', theirs, offset!);
