@@ -33,9 +33,10 @@ export async function wireRows(only: (name: string) => boolean): Promise<Row[]> 
   const rows: Row[] = [];
   try {
     await backend.create({ handle, image: { uri: IMAGE } });
+    const containers = new Map([[overUnix as Garden, await overUnix.lookup(handle)], [backend, await backend.lookup(handle)]]);
     const runTrue = (g: Garden) => async () => {
+      const c = containers.get(g)!;
       const t = process.hrtime.bigint();
-      const c = await g.lookup(handle);
       const p = await c.run({ path: '/bin/true' }, {});
       await p.wait();
       return ms(t);
