@@ -78,8 +78,7 @@ export class OutputSink extends Writable {
 
   private startDirect(socket: Socket): void {
     const takeOver = this.takeOver;
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (!takeOver || typeof fd !== 'number' || fd < 0) return;
+    if (!takeOver || socketFd(socket) === null) return;
     this.takeOver = null;
     takeOver(() => this.idleFd(socket)).then((end) => {
       if (!end) return;
@@ -99,16 +98,18 @@ export class OutputSink extends Writable {
   private idleFd(socket: Socket): Promise<number | null> {
     return new Promise((resolve) => {
       let settled = false;
-      socket.once('close', () => settled || ((settled = true), resolve(null)));
+      const done = (fd: number | null) => {
+        if (!settled) resolve(fd);
+        settled = true;
+      };
+      socket.once('close', () => done(null));
       const check = () => {
         if (settled) return;
-        if (socket.destroyed || this.socket !== socket) return void ((settled = true), resolve(null));
-        if (this.batching) return void setImmediate(check);
+        if (socket.destroyed || this.socket !== socket) return done(null);
+        if (this.batching) return void setImmediate(check); // uncorked at the end of this turn
         // An empty write completes after every write before it.
         if (socket.writableLength > 0) return void socket.write(Buffer.alloc(0), check);
-        const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-        settled = true;
-        resolve(typeof fd === 'number' && fd >= 0 ? fd : null);
+        done(socketFd(socket));
       };
       check();
     });
@@ -262,6 +263,12 @@ export class OutputSink extends Writable {
     this.socket?.destroy();
     this.expire();
   }
+}
+
+/** The fd under a socket (unix or TCP), or null. */
+function socketFd(socket: Socket): number | null {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
 export interface StreamPair { stdout: OutputSink; stderr: OutputSink }

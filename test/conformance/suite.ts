@@ -3,8 +3,8 @@
 // every transport. Each *.test.ts beside this file supplies a Garden.
 
 import type { TestFn } from 'ava';
-import { randomUUID } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { createHash, randomUUID } from 'node:crypto';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tar from 'tar-stream';
 import { ContainerNotFoundError, ExecutableNotFoundError, ProcessNotFoundError } from '../../src/api/errors.js';
@@ -123,6 +123,32 @@ export function conformance(test: TestFn<unknown>, label: string, subject: () =>
     const p = await c.run({ path: 'sh', args: ['-c', 'tr a-z A-Z'] }, { stdin: Readable.from(['hello ', 'garden\n']), stdout: out.stream });
     t.is(await p.wait(), 0);
     t.is(out.text(), 'HELLO GARDEN\n');
+  });
+
+  test(`${label}: run: megabytes on stdout and stderr at once arrive exact and in order, into a slow writer`, async (t) => {
+    const c = await create('bulk');
+    const seq = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}\n`).join('');
+    const chunks: Record<'out' | 'err', Buffer[]> = { out: [], err: [] };
+    let writes = 0;
+    // Every 50th write completes late: backpressure has to reach the process.
+    const slow = (into: Buffer[]) => new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        into.push(chunk);
+        if (++writes % 50 === 0) setTimeout(cb, 5);
+        else cb();
+      },
+    });
+    const p = await c.run(
+      { path: 'sh', args: ['-c', 'seq 1 1500000 & seq 1 400000 >&2; wait'] },
+      { stdout: slow(chunks.out), stderr: slow(chunks.err) },
+    );
+    t.is(await p.wait(), 0);
+    // Compared by length and digest: a diff of megabytes would drown the report.
+    const digest = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+    for (const [got, want] of [[Buffer.concat(chunks.out), seq(1, 1500000)], [Buffer.concat(chunks.err), seq(1, 400000)]] as const) {
+      t.is(got.length, want.length);
+      t.is(digest(got), digest(want));
+    }
   });
 
   test(`${label}: run: a missing executable is ExecutableNotFoundError`, async (t) => {
