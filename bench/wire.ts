@@ -1,9 +1,13 @@
 // Wire rows: the Garden HTTP server and client against the same backend embedded.
+// wire.stdout runs its client in a process of its own (bench/wire-client.ts).
 
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Garden } from '../src/api/garden.js';
 import { DockerBackend } from '../src/backends/docker/index.js';
 import { GardenClient } from '../src/client/index.js';
@@ -12,6 +16,7 @@ import { gibps, interleaved, ms, row, type Row } from './stats.js';
 
 const IMAGE = 'docker:///node-garden/busybox#test';
 const STREAM_BYTES = 512 << 20;
+const run$ = promisify(execFile);
 
 function counter(): { sink: Writable; bytes: () => number } {
   let n = 0;
@@ -28,7 +33,6 @@ export async function wireRows(only: (name: string) => boolean): Promise<Row[]> 
   await tcp.listen();
   const tcpAddress = tcp.address() as { host: string; port: number };
   const overUnix = new GardenClient(`unix://${path.join(dir, 'garden.sock')}`);
-  const overTcp = new GardenClient(`tcp://${tcpAddress.host}:${tcpAddress.port}`);
   const handle = `wire-bench-${process.pid}`;
   const rows: Row[] = [];
   try {
@@ -47,6 +51,12 @@ export async function wireRows(only: (name: string) => boolean): Promise<Row[]> 
       rows.push(row('wire.spawn', 'ms', a, 'the same run+wait embedded (DockerBackend)', b));
     }
     if (only('wire.stdout')) {
+      // The client runs in a process of its own, as a Garden client does.
+      const client = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire-client.js');
+      const remote = async () => {
+        const { stdout } = await run$(process.execPath, [client, `tcp://${tcpAddress.host}:${tcpAddress.port}`, handle, String(STREAM_BYTES)]);
+        return (JSON.parse(stdout) as { gibps: number }).gibps;
+      };
       const stream = (g: Garden) => async () => {
         const t = process.hrtime.bigint();
         const c = await g.lookup(handle);
@@ -56,8 +66,8 @@ export async function wireRows(only: (name: string) => boolean): Promise<Row[]> 
         if (out.bytes() !== STREAM_BYTES) throw new Error(`short read ${out.bytes()}`);
         return gibps(out.bytes(), t);
       };
-      await stream(overTcp)();
-      const [a, b] = await interleaved(5, stream(overTcp), stream(backend));
+      await remote();
+      const [a, b] = await interleaved(5, remote, stream(backend));
       rows.push(row('wire.stdout', 'GiB/s', a, 'the same stdout embedded (DockerBackend)', b));
     }
   } finally {
