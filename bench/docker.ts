@@ -198,31 +198,18 @@ export async function dockerRows(only: (name: string) => boolean): Promise<Row[]
         // dd writes 1 MiB per write(2); busybox head -c writes 4 KiB at a time,
         // which would measure busybox's syscall rate rather than the stream.
         const cmd = ['dd', 'if=/dev/zero', 'bs=1M', `count=${STREAM_BYTES >> 20}`];
-        const viaBackend = async () => {
+        /** GiB/s of `cmd`'s stdout as `into` delivers it to a counting writer. */
+        const streamed = (into: (sink: Writable) => Promise<unknown>) => async () => {
           const sink = new Counter();
           const t = process.hrtime.bigint();
-          const p = await c.run({ path: cmd[0], args: cmd.slice(1) }, { stdout: sink });
-          await p.wait();
+          await into(sink);
           const v = gibps(sink.n, t);
           if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
           return v;
         };
-        const viaCli = async () => {
-          const sink = new Counter();
-          const t = process.hrtime.bigint();
-          await cliExec(name, cmd, sink);
-          const v = gibps(sink.n, t);
-          if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
-          return v;
-        };
-        const viaApi = async () => {
-          const sink = new Counter();
-          const t = process.hrtime.bigint();
-          await apiExec(api, cmd, sink);
-          const v = gibps(sink.n, t);
-          if (sink.n !== STREAM_BYTES) throw new Error(`short read ${sink.n}`);
-          return v;
-        };
+        const viaBackend = streamed(async (sink) => (await c.run({ path: cmd[0], args: cmd.slice(1) }, { stdout: sink })).wait());
+        const viaCli = streamed((sink) => cliExec(name, cmd, sink));
+        const viaApi = streamed((sink) => apiExec(api, cmd, sink));
         await viaBackend(), await viaCli(), await viaApi();
         const [a, b] = await interleaved(5, viaBackend, viaCli, { settleMs: 500 });
         rows.push(row('docker.stdout', 'GiB/s', a, 'docker exec C dd ... (the CLI), its stdout read by Node', b));
