@@ -163,7 +163,7 @@ export async function openOutput(
   const done = new Promise<void>((resolve, reject) => {
     let pending = 0;
     let ended = false;
-    const maybeDone = () => { if (ended && pending === 0) resolve(); };
+    const maybeDone = () => { if (ended && pending <= 0) resolve(); };
     const written = () => { pending--; maybeDone(); };
     const resume = () => socket.resume();
     // Returns false (which pauses the socket) while the sink is full.
@@ -174,6 +174,15 @@ export async function openOutput(
       return false;
     };
     onData(write);
+    // A writer that fails must not stall the process: let the stream go, as
+    // a reader that went away (the server then drops the rest).
+    sink.once('error', () => {
+      sink.off('drain', resume);
+      ended = true;
+      pending = 0;
+      socket.destroy();
+      maybeDone();
+    });
     socket.on('end', () => { ended = true; maybeDone(); });
     socket.on('error', (err) => reject(new GardenError(`${route.toLowerCase()} stream failed: ${err.message}`)));
     socket.on('close', () => { if (!ended) reject(new GardenError(`${route.toLowerCase()} stream closed unexpectedly`)); });

@@ -151,6 +151,21 @@ export function conformance(test: TestFn<unknown>, label: string, subject: () =>
     }
   });
 
+  test(`${label}: run: a writer that fails mid-stream stalls nobody: the process finishes with its code`, async (t) => {
+    const c = await create('failing-writer');
+    let got = 0;
+    const failing = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        got += chunk.length;
+        cb(got > 1 << 20 ? new Error('disk full') : null);
+      },
+    });
+    // 30 MB is far more than any buffer on the way: the writer would block for good if the rest were held.
+    const p = await c.run({ path: 'sh', args: ['-c', 'head -c 30000000 /dev/zero; exit 7'] }, { stdout: failing });
+    t.is(await p.wait(), 7);
+    t.true(failing.destroyed);
+  });
+
   test(`${label}: run: a missing executable is ExecutableNotFoundError`, async (t) => {
     const c = await create('noexec');
     await t.throwsAsync(c.run({ path: 'no-such-binary' }, {}), { instanceOf: ExecutableNotFoundError });
