@@ -62,6 +62,7 @@ export class DockerProcess implements Process {
   private readonly done: Promise<number>;
   /** Output handed to init-d to write into a writer's fd; wait() includes them. */
   private readonly handoffs = new Set<Promise<unknown>>();
+  private readonly sinks = new Set<{ close(): void }>();
   private settled = false;
 
   constructor(
@@ -123,7 +124,8 @@ export class DockerProcess implements Process {
         });
         const done = sink.done.catch(() => {});
         this.handoffs.add(done);
-        done.finally(() => this.handoffs.delete(done)).catch(() => {});
+        this.sinks.add(sink);
+        done.finally(() => (this.handoffs.delete(done), this.sinks.delete(sink))).catch(() => {});
         return fd === null ? null : () => sink.close();
       } catch {
         return null;
@@ -154,8 +156,9 @@ export class DockerProcess implements Process {
     await this.client.signal(this.proc.id, s);
   }
 
-  /** Drops this attachment; the process keeps running. */
+  /** Drops this attachment, direct output included; the process keeps running. */
   detach(): void {
+    for (const sink of this.sinks) sink.close();
     this.proc.detach();
   }
 
